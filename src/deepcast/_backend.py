@@ -1,0 +1,128 @@
+"""Chooses the Keras backend before keras is imported anywhere in deepcast.
+
+torch is the default (see DESIGN.md for the measurements); a user's own KERAS_BACKEND wins.
+Also home to the few operations that differ per backend: gradients of a model w.r.t. its inputs.
+"""
+
+import contextlib
+import os
+
+import numpy as np
+
+os.environ.setdefault("KERAS_BACKEND", "torch")
+# TensorFlow is installed beside torch for portability checks; keep its start-up chatter quiet.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+
+
+def name() -> str:
+    """The active Keras backend: "torch", "tensorflow" or "jax"."""
+    return keras.backend.backend()
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy, the backend and Keras' global seed generator.
+
+    Same effect as `keras.utils.set_random_seed`, which also seeds TensorFlow and so imports it
+    (seconds of start-up and C++ log lines) even when the backend is torch or JAX.
+    """
+    import random
+    import sys
+
+    import numpy as np
+
+    if name() == "tensorflow" or "tensorflow" in sys.modules:
+        keras.utils.set_random_seed(seed)
+        return
+    try:
+        from keras.src.backend.common import global_state
+        from keras.src.random import seed_generator
+        from keras.src.utils import rng_utils
+    except ImportError:  # private layout changed: the public call is always correct
+        keras.utils.set_random_seed(seed)
+        return
+    global_state.set_global_attribute(rng_utils.GLOBAL_RANDOM_SEED, seed)
+    global_state.set_global_attribute(seed_generator.GLOBAL_SEED_GENERATOR, None)
+    random.seed(seed)
+    np.random.seed(seed)
+    if name() == "torch":
+        import torch
+
+        torch.manual_seed(seed)
+
+
+def input_gradients(model, x: np.ndarray, output_index: int) -> tuple[np.ndarray, np.ndarray]:
+    """Output column `output_index` of `model(x)` and its gradient w.r.t. `x`, as numpy.
+
+    Rows must not interact (no batch statistics at inference), so the gradient of the column's
+    sum is each row's own gradient: one backward pass serves the whole batch.
+
+    >>> y, g = input_gradients(model, windows, output_index=0)  # y [B], g [B, L, F]
+    """
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    return _GRADIENTS[name()](model, x, output_index)
+
+
+def outputs(model, x: np.ndarray, output_index: int) -> np.ndarray:
+    """Output column `output_index` of `model(x)` without recording anything for gradients."""
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    if name() == "torch":
+        import torch
+
+        with torch.no_grad():
+            return model(torch.from_numpy(x), training=False)[:, output_index].cpu().numpy()
+    return keras.ops.convert_to_numpy(model(x, training=False)[:, output_index])
+
+
+def _torch_gradients(model, x, k):
+    import torch
+
+    xt = torch.from_numpy(x).requires_grad_(True)
+    # Weights need no gradient here; letting autograd skip them saves most of the LSTM's
+    # backward cost (see benchmarks/explain_throughput.py).
+    with torch.enable_grad(), _frozen_weights(model):
+        y = model(xt, training=False)[:, k]  # [B, L, F] -> [B]
+        (g,) = torch.autograd.grad(y.sum(), xt)
+    return y.detach().cpu().numpy(), g.cpu().numpy()
+
+
+def _tensorflow_gradients(model, x, k):
+    import tensorflow as tf
+
+    xt = tf.convert_to_tensor(x)
+    with tf.GradientTape() as tape:
+        tape.watch(xt)
+        y = model(xt, training=False)[:, k]  # [B, L, F] -> [B]
+    return y.numpy(), tape.gradient(y, xt).numpy()
+
+
+def _jax_gradients(model, x, k):
+    import jax
+    import jax.numpy as jnp
+
+    weights = [v.value for v in model.trainable_variables]
+    state = [v.value for v in model.non_trainable_variables]
+
+    def column(xj):  # [B, L, F] -> [B]
+        return model.stateless_call(weights, state, xj, training=False)[0][:, k]
+
+    y, pullback = jax.vjp(column, jnp.asarray(x))
+    (g,) = pullback(jnp.ones_like(y))
+    return np.asarray(y), np.asarray(g)
+
+
+_GRADIENTS = {"torch": _torch_gradients, "tensorflow": _tensorflow_gradients, "jax": _jax_gradients}
+
+
+@contextlib.contextmanager
+def _frozen_weights(model):
+    """Switch off `requires_grad` on the model's torch parameters for the duration."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p in params:
+            p.requires_grad_(True)

@@ -1,0 +1,105 @@
+"""Figures of an `Explanation`: plain `matplotlib.figure.Figure`s, no pyplot and no GUI
+backend, so they work in servers and tests; saving is the caller's job (`fig.savefig`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from matplotlib.colors import Normalize
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+
+from deepcast.explain import aggregation
+from deepcast.explain.explanation import Explanation
+
+
+def heatmap_figure(
+    explanation: Explanation, truth_cells: Sequence[tuple[str | int, int]] | None = None
+) -> Figure:
+    """Lag x feature heatmap of mean |attribution|, newest lag on the right.
+
+    `truth_cells` lists known drivers as (feature name or index, lag); each gets a box, so a
+    synthetic series' planted ground truth can be checked by eye.
+
+    >>> heatmap_figure(e, truth_cells=[("x1", 3)]).savefig("attributions.png")
+    """
+    e = explanation
+    cells = aggregation.by_cell(e.values).T  # [L, F] -> [F, L]: features down, lags across
+    n_features, n_lags = cells.shape
+    fig = Figure(
+        figsize=(max(6.0, 0.16 * n_lags + 2.5), max(2.5, 0.45 * n_features + 1.5)),
+        layout="constrained",
+    )
+    ax = fig.add_subplot()
+    # Columns are in window order (lag L ... lag 1), so the newest lag lands on the right.
+    image = ax.imshow(cells, aspect="auto", cmap="viridis", interpolation="nearest")
+    _lag_axis(ax, e.lags)
+    ax.set_yticks(range(n_features), e.feature_names)
+    ax.set_ylabel("feature")
+    fig.colorbar(image, ax=ax, label="mean |attribution|")
+    ax.set_title(
+        f"Integrated Gradients, forecast step {e.horizon_step}: "
+        f"mean |attribution| over {len(e.values)} windows"
+    )
+    if truth_cells:
+        for feature, lag in truth_cells:
+            row = e.feature_names.index(feature) if isinstance(feature, str) else int(feature)
+            col = int(np.flatnonzero(e.lags == lag)[0])
+            box = Rectangle((col - 0.5, row - 0.5), 1, 1, fill=False, edgecolor="red", lw=2)
+            ax.add_patch(box)
+        ax.plot([], [], "s", mfc="none", mec="red", label="planted truth")
+        ax.legend(loc="upper left", fontsize="small")
+    return fig
+
+
+def window_figure(explanation: Explanation, i: int) -> Figure:
+    """One forecast: each feature's scaled input as a line over its signed attributions.
+
+    Red cells pushed the forecast up, blue ones down (relative to the baseline); the colour
+    scale is symmetric around zero and shared by all features.
+
+    >>> window_figure(e, 0).savefig("window_0.png")
+    """
+    e = explanation
+    signed = e.values[i].T  # [L, F] -> [F, L]
+    n_features, n_lags = signed.shape
+    limit = float(np.abs(signed).max()) or 1.0
+    norm = Normalize(vmin=-limit, vmax=limit)  # symmetric, so white is exactly zero
+    fig = Figure(
+        figsize=(max(6.0, 0.12 * n_lags + 3.0), 1.6 * n_features + 1.2), layout="constrained"
+    )
+    axes = fig.subplots(n_features, 1, sharex=True, squeeze=False)[:, 0]
+    for f, ax in enumerate(axes):
+        series = e.inputs[i, :, f]
+        low, high = float(series.min()), float(series.max())
+        pad = 0.1 * (high - low) or 0.5
+        # The attribution strip fills the panel behind the line, one column per lag.
+        image = ax.imshow(
+            signed[f : f + 1],
+            aspect="auto",
+            cmap="RdBu_r",
+            norm=norm,
+            extent=(-0.5, n_lags - 0.5, low - pad, high + pad),
+            interpolation="nearest",
+        )
+        ax.plot(np.arange(n_lags), series, color="black", lw=1.2)
+        ax.set_ylim(low - pad, high + pad)
+        ax.set_ylabel(e.feature_names[f])
+    _lag_axis(axes[-1], e.lags)
+    fig.colorbar(image, ax=list(axes), label="attribution (signed)")
+    fig.suptitle(
+        f"Window {i}: forecast step {e.horizon_step} = {e.forecast[i]:.3f} "
+        f"(baseline {e.baseline_forecast[i]:.3f}, scaled units)"
+    )
+    return fig
+
+
+def _lag_axis(ax, lags: np.ndarray) -> None:
+    """Label columns by lag, always including lag 1 (the newest row, rightmost)."""
+    n = len(lags)
+    stride = max(1, int(np.ceil(n / 12)))
+    ticks = np.arange(n - 1, -1, -stride)[::-1]  # counted back from the newest column
+    ax.set_xticks(ticks, [str(lags[t]) for t in ticks])
+    ax.set_xlabel("lag (rows before the forecast; newest on the right)")

@@ -1,0 +1,326 @@
+"""`Forecaster`: owns the spec, the scaler and the Keras model; fit, predict, evaluate, save.
+
+>>> import deepcast as dc
+>>> df = dc.datasets.synthetic(seed=0)
+>>> train, val, test = dc.split(df)
+>>> f = dc.Forecaster(target="y", lookback=48).fit(train, validation=val, epochs=5)
+>>> f.evaluate(test)["rmse"]
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import keras
+import numpy as np
+import pandas as pd
+
+from deepcast import _backend, _params, models
+from deepcast.data.io import validate_frame
+from deepcast.data.windows import Scaler, sliding_windows
+from deepcast.errors import DataError, NotFittedError
+from deepcast.evaluation import baselines, metrics
+from deepcast.training import TrainingHistory, train
+
+logger = logging.getLogger(__name__)
+
+_RULES = {
+    "lookback": _params.positive_int(),
+    "horizon": _params.positive_int(),
+    "units": _params.positive_int(),
+    "layers": _params.positive_int(),
+    "dropout": _params.fraction(),
+    "learning_rate": _params.positive_float(),
+    "patience": _params.positive_int(),
+    "seed": _params.Rule(int, lambda v: v >= 0, "a non-negative integer"),
+    "seasonal_period": _params.Rule(int, lambda v: v >= 1, "a positive integer or None"),
+}
+
+
+class Forecaster:
+    """A deep-learning forecaster of one target column from a multivariate series.
+
+    Inputs are the target's own history plus every other numeric column, unless `features`
+    names them. The model maps `lookback` scaled rows to `horizon` future target values
+    (direct multi-step). Hyperparameters are stored as given; they are checked in `fit`.
+    """
+
+    def __init__(
+        self,
+        target: str,
+        lookback: int = 48,
+        horizon: int = 1,
+        model: str = "lstm",
+        *,
+        features: list[str] | None = None,
+        units: int = 64,
+        layers: int = 2,
+        dropout: float = 0.1,
+        bidirectional: bool = False,
+        learning_rate: float = 1e-3,
+        patience: int = 5,
+        seasonal_period: int | None = None,
+        seed: int = 0,
+        model_options: dict | None = None,
+    ):
+        self.target = target
+        self.lookback = lookback
+        self.horizon = horizon
+        self.model_name = model
+        self.features = features
+        self.units = units
+        self.layers = layers
+        self.dropout = dropout
+        self.bidirectional = bidirectional
+        self.learning_rate = learning_rate
+        self.patience = patience
+        self.seasonal_period = seasonal_period
+        self.seed = seed
+        self.model_options = dict(model_options or {})
+
+    # -- parameters -------------------------------------------------------------------------
+    def get_params(self) -> dict:
+        """The constructor arguments, as plain JSON-safe values."""
+        return {
+            "target": self.target,
+            "lookback": self.lookback,
+            "horizon": self.horizon,
+            "model": self.model_name,
+            "features": self.features,
+            "units": self.units,
+            "layers": self.layers,
+            "dropout": self.dropout,
+            "bidirectional": self.bidirectional,
+            "learning_rate": self.learning_rate,
+            "patience": self.patience,
+            "seasonal_period": self.seasonal_period,
+            "seed": self.seed,
+            "model_options": self.model_options,
+        }
+
+    def hyperparameters(self) -> dict:
+        """What the model builder receives."""
+        return {
+            "units": self.units,
+            "layers": self.layers,
+            "dropout": self.dropout,
+            "bidirectional": self.bidirectional,
+            **self.model_options,
+        }
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items() if v is not None)
+        return f"Forecaster({args})"
+
+    # -- fitting ----------------------------------------------------------------------------
+    def fit(
+        self,
+        train_data: pd.DataFrame,
+        validation: pd.DataFrame | None = None,
+        epochs: int = 50,
+        batch_size: int = 64,
+        verbose: bool | None = None,
+    ) -> Forecaster:
+        """Scale on `train_data` only, build the model and train it.
+
+        With `validation`, early stopping on validation loss restores the best weights; its
+        windows may reach back into the last `lookback` training rows, never the reverse.
+        """
+        _params.check("Forecaster", self.get_params(), _RULES)
+        _params.check(
+            "fit",
+            {"epochs": epochs, "batch_size": batch_size},
+            {"epochs": _params.positive_int(), "batch_size": _params.positive_int()},
+        )
+        models.spec(self.model_name)  # unknown model names fail before any work
+        frame = validate_frame(train_data, self.target, self.features, source="train")
+        self.feature_names_ = list(frame.columns)  # target first, then the covariates
+        self._check_rows(len(frame), "train", minimum=self.lookback + self.horizon + 1)
+        self.scaler_ = Scaler.fit(frame.to_numpy())
+        self.seasonal_period_ = self.seasonal_period or baselines.infer_seasonal_period(frame.index)
+        x, y = self._windows(frame)
+
+        val_windows = None
+        if validation is not None:
+            val_frame = self._validated(validation, "validation")
+            # The first validation targets are forecast from the last training rows.
+            joined = pd.concat([frame.iloc[-self.lookback :], val_frame])
+            val_windows = self._windows(joined)
+
+        _backend.seed_everything(self.seed)
+        self.model_ = models.build(
+            self.model_name,
+            self.lookback,
+            len(self.feature_names_),
+            self.horizon,
+            self.hyperparameters(),
+        )
+        logger.info(
+            "training %s on %d windows (%d validation)",
+            self.model_name,
+            len(x),
+            0 if val_windows is None else len(val_windows[0]),
+        )
+        self.history_: TrainingHistory = train(
+            self.model_,
+            x,
+            y,
+            validation=val_windows,
+            epochs=epochs,
+            batch_size=batch_size,
+            learning_rate=self.learning_rate,
+            patience=self.patience,
+            seed=self.seed,
+            verbose=verbose,
+        )
+        target = frame[self.target].to_numpy()
+        self.mase_scale_ = metrics.mase_scale(target, self.seasonal_period_)
+        self.linear_baseline_ = baselines.LinearBaseline().fit(x, y)
+        self.train_end_ = frame.index[-1]
+        return self
+
+    # -- forecasting ------------------------------------------------------------------------
+    def predict(self, data: pd.DataFrame) -> pd.DataFrame:
+        """Forecasts in original units: one row per forecast origin (the window's newest
+        timestamp), one column per horizon step. The last row forecasts past the data's end."""
+        frame = self._frame(data, "data")
+        self._check_rows(len(frame), "data", minimum=self.lookback)
+        x = self._input_windows(frame)
+        forecasts = self._predict_windows(x)
+        origins = frame.index[self.lookback - 1 :]
+        columns = [f"{self.target}[t+{h}]" for h in range(1, self.horizon + 1)]
+        return pd.DataFrame(forecasts, index=origins.rename("origin"), columns=columns)
+
+    def evaluate(self, data: pd.DataFrame) -> dict:
+        """Hold-out metrics in original units, next to the naive, seasonal-naive and linear
+        baselines, all scored on the same forecast origins and targets."""
+        scored = self._scored_forecasts(self._frame(data, "data"))
+        result = metrics.all_metrics(scored["actual"], scored["model"], self.mase_scale_)
+        result["baselines"] = {
+            name: metrics.all_metrics(scored["actual"], scored[name], self.mase_scale_)
+            for name in ("naive", "seasonal_naive", "linear")
+        }
+        snaive_rmse = result["baselines"]["seasonal_naive"]["rmse"]
+        result["skill_vs_seasonal_naive"] = (
+            1 - result["rmse"] / snaive_rmse if snaive_rmse else None
+        )
+        result.update(
+            n_forecasts=len(scored["origins"]),
+            horizon=self.horizon,
+            seasonal_period=self.seasonal_period_,
+            target=self.target,
+        )
+        return result
+
+    def plot_forecast(self, data: pd.DataFrame, context: pd.DataFrame | None = None):
+        """A figure of one-step-ahead forecasts against the actual values of `data`, with the
+        tail of `context` (e.g. the training part) for orientation and the seasonal-naive
+        baseline for comparison."""
+        from deepcast.evaluation.plots import forecast_figure
+
+        frame = self._frame(data, "data")
+        scored = self._scored_forecasts(frame)
+        times = frame.index[scored["origins"] + 1]
+        rmse = {"model": metrics.rmse(scored["actual"][:, 0], scored["model"][:, 0])}
+        # Context: recent history, then the hold-out rows that only serve as model input.
+        history = frame.iloc[: scored["origins"][0] + 1]
+        if context is not None:
+            tail = self._frame(context, "context").iloc[-3 * self.seasonal_period_ :]
+            history = pd.concat([tail, history])
+        context_kw = {
+            "context_timestamps": history.index,
+            "context_actual": history[self.target].to_numpy(),
+        }
+        return forecast_figure(
+            times,
+            scored["actual"][:, 0],
+            scored["model"][:, 0],
+            target_name=self.target,
+            model_name=self.model_name.upper(),
+            rmse=rmse["model"],
+            baselines={"seasonal naive": scored["seasonal_naive"][:, 0]},
+            title=f"One-step-ahead forecast of {self.target} on hold-out data",
+            zoom=min(len(times), 7 * self.seasonal_period_) if len(times) > 500 else None,
+            **context_kw,
+        )
+
+    # -- persistence ------------------------------------------------------------------------
+    def save(self, path: str | Path) -> Path:
+        """Write the forecaster to directory `path` atomically: `model.keras` + JSON."""
+        from deepcast.persistence import save_forecaster
+
+        return save_forecaster(self, path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Forecaster:
+        """Load a forecaster saved by `save` (safe mode: no pickle, no arbitrary code)."""
+        from deepcast.persistence import load_forecaster
+
+        return load_forecaster(path)
+
+    @property
+    def model(self) -> keras.Model:
+        """The Keras model: scaled windows (n, lookback, n_features) -> (n, horizon)."""
+        self._check_fitted()
+        return self.model_
+
+    # -- internals --------------------------------------------------------------------------
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "model_"):
+            raise NotFittedError("this Forecaster is not fitted yet: call fit() or load() first")
+
+    def _check_rows(self, n: int, source: str, minimum: int) -> None:
+        if n < minimum:
+            raise DataError(
+                f"{source}: {n} rows are too few; lookback {self.lookback} + horizon "
+                f"{self.horizon} need at least {minimum}"
+            )
+
+    def _frame(self, data: pd.DataFrame, source: str) -> pd.DataFrame:
+        """Validate `data` and return exactly the fitted columns, in the fitted order."""
+        self._check_fitted()
+        return self._validated(data, source)
+
+    def _validated(self, data: pd.DataFrame, source: str) -> pd.DataFrame:
+        return validate_frame(data, self.target, self.feature_names_[1:], source=source)
+
+    def _windows(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        scaled = self.scaler_.transform(frame.to_numpy())  # [T, F], target is column 0
+        return sliding_windows(scaled, scaled[:, 0], self.lookback, self.horizon)
+
+    def _input_windows(self, frame: pd.DataFrame) -> np.ndarray:
+        """Every full input window of `frame`: [T - lookback + 1, lookback, F], a view."""
+        scaled = self.scaler_.transform(frame.to_numpy())
+        return np.lib.stride_tricks.sliding_window_view(scaled, self.lookback, axis=0).swapaxes(
+            1, 2
+        )
+
+    def _predict_windows(self, x: np.ndarray) -> np.ndarray:
+        scaled = self.model_.predict(x, batch_size=1024, verbose=0)  # [N, H]
+        return self.scaler_.inverse(scaled, column=0)
+
+    def _scored_forecasts(self, frame: pd.DataFrame) -> dict:
+        """Model and baseline forecasts at every origin that has both enough history for the
+        model and the seasonal baseline, and all H actual values."""
+        n, period = len(frame), self.seasonal_period_
+        first = max(self.lookback, period) - 1
+        origins = np.arange(first, n - self.horizon)
+        if len(origins) == 0:
+            raise DataError(
+                f"data: {n} rows are too few to score; need more than "
+                f"max(lookback {self.lookback}, seasonal period {period}) + horizon "
+                f"{self.horizon} - 1 rows"
+            )
+        target = frame[self.target].to_numpy()
+        x = self._input_windows(frame)[origins - (self.lookback - 1)]
+        steps = np.arange(1, self.horizon + 1)
+        linear = self.linear_baseline_.predict(x)
+        return {
+            "origins": origins,
+            "actual": target[origins[:, None] + steps],
+            "model": self._predict_windows(x),
+            "naive": baselines.naive(target, origins, self.horizon),
+            "seasonal_naive": baselines.seasonal_naive(target, origins, self.horizon, period),
+            "linear": self.scaler_.inverse(linear, column=0),
+        }

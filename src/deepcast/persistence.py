@@ -1,0 +1,104 @@
+"""Save and load a fitted Forecaster: `model.keras` plus `forecaster.json`. No pickle.
+
+A saved directory is written in a temporary sibling and renamed into place, so a crash or
+Ctrl-C while saving never leaves a half-written model where a good one was.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+import keras
+import pandas as pd
+
+import deepcast
+from deepcast import _atomic, _backend
+from deepcast.data.windows import Scaler
+from deepcast.errors import ModelFileError
+from deepcast.evaluation.baselines import LinearBaseline
+from deepcast.training import TrainingHistory
+
+FORMAT_VERSION = 1
+MODEL_FILE = "model.keras"
+STATE_FILE = "forecaster.json"
+
+
+def save_forecaster(forecaster, path: str | Path) -> Path:
+    forecaster._check_fitted()
+    state = {
+        "format": FORMAT_VERSION,
+        "deepcast_version": deepcast.__version__,
+        "saved_with_backend": _backend.name(),
+        "params": forecaster.get_params(),
+        "feature_names": forecaster.feature_names_,
+        "scaler": forecaster.scaler_.to_json(),
+        "seasonal_period": forecaster.seasonal_period_,
+        "mase_scale": forecaster.mase_scale_,
+        "linear_baseline": forecaster.linear_baseline_.to_json(),
+        "train_end": forecaster.train_end_.isoformat(),
+        "history": forecaster.history_.to_json(),
+    }
+
+    def fill(directory: Path) -> None:
+        forecaster.model_.save(directory / MODEL_FILE)
+        _atomic.write_json(directory / STATE_FILE, state)
+
+    return _atomic.replace_directory(path, fill)
+
+
+def load_forecaster(path: str | Path):
+    from deepcast.forecaster import Forecaster
+
+    path = Path(path)
+    if not path.is_dir():
+        raise ModelFileError(f"{path}: no saved forecaster here (not a directory)")
+    state = _read_state(path / STATE_FILE)
+    model = _read_model(path / MODEL_FILE)
+    try:
+        params = dict(state["params"])
+        forecaster = Forecaster(**params)
+        forecaster.feature_names_ = list(state["feature_names"])
+        forecaster.scaler_ = Scaler.from_json(state["scaler"])
+        forecaster.seasonal_period_ = int(state["seasonal_period"])
+        forecaster.mase_scale_ = float(state["mase_scale"])
+        forecaster.linear_baseline_ = LinearBaseline.from_json(state["linear_baseline"])
+        forecaster.train_end_ = pd.Timestamp(state["train_end"])
+        forecaster.history_ = TrainingHistory(**state["history"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelFileError(f"{path / STATE_FILE}: incomplete or invalid ({exc})") from None
+    expected = (None, forecaster.lookback, len(forecaster.feature_names_))
+    if tuple(model.input_shape) != expected:
+        raise ModelFileError(
+            f"{path / MODEL_FILE}: model input {model.input_shape} does not match "
+            f"{STATE_FILE} (expected {expected})"
+        )
+    forecaster.model_ = model
+    return forecaster
+
+
+def _read_state(file: Path) -> dict:
+    if not file.is_file():
+        raise ModelFileError(f"{file}: missing; is this a deepcast model directory?")
+    try:
+        state = json.loads(file.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelFileError(f"{file}: corrupt JSON ({exc})") from None
+    if not isinstance(state, dict) or state.get("format") != FORMAT_VERSION:
+        raise ModelFileError(f"{file}: not a deepcast format-{FORMAT_VERSION} forecaster file")
+    return state
+
+
+def _read_model(file: Path) -> keras.Model:
+    import deepcast.models  # noqa: F401  (registers deepcast's custom layers)
+
+    if not file.is_file():
+        raise ModelFileError(f"{file}: missing; is this a deepcast model directory?")
+    if not zipfile.is_zipfile(file):
+        raise ModelFileError(f"{file}: corrupt (not a .keras archive)")
+    try:
+        return keras.saving.load_model(file, safe_mode=True, compile=False)
+    except Exception as exc:  # Keras raises many types for a damaged archive
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelFileError(f"{file}: cannot be loaded ({first_line})") from None

@@ -1,0 +1,227 @@
+"""Training loops: Adam on MSE, early stopping with best weights restored, progress, Ctrl-C.
+
+On torch, a lean loop (torch Adam over the Keras layers' own parameters, each layer's `call()`
+invoked directly) runs 1.2x faster than `keras.Model.fit` (DESIGN.md); the weights stay Keras
+weights, so nothing about saving or other backends changes. TensorFlow and JAX use `Model.fit`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from dataclasses import dataclass, field
+
+import keras
+import numpy as np
+
+from deepcast import _backend, _progress
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainingHistory:
+    """What happened during `fit`: one dict per epoch, and why training stopped."""
+
+    epochs: list[dict] = field(default_factory=list)
+    best_epoch: int | None = None
+    stopped_early: bool = False
+    interrupted: bool = False
+    seconds: float = 0.0
+
+    def to_json(self) -> dict:
+        return {
+            "epochs": self.epochs,
+            "best_epoch": self.best_epoch,
+            "stopped_early": self.stopped_early,
+            "interrupted": self.interrupted,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+@dataclass
+class _EarlyStopping:
+    patience: int
+    best: float = np.inf
+    best_epoch: int | None = None
+    waited: int = 0
+
+    def improved(self, loss: float, epoch: int) -> bool:
+        if loss < self.best:
+            self.best, self.best_epoch, self.waited = loss, epoch, 0
+            return True
+        self.waited += 1
+        return False
+
+    @property
+    def should_stop(self) -> bool:
+        return self.waited >= self.patience
+
+
+def train(
+    model: keras.Model,
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    validation: tuple[np.ndarray, np.ndarray] | None = None,
+    epochs: int = 50,
+    batch_size: int = 64,
+    learning_rate: float = 1e-3,
+    patience: int = 5,
+    seed: int = 0,
+    verbose: bool | None = None,
+) -> TrainingHistory:
+    """Fit `model` on windows x (n, lookback, F) -> y (n, horizon).
+
+    With `validation`, stops after `patience` epochs without improvement of validation loss and
+    restores the best weights; without it, runs exactly `epochs` epochs. Ctrl-C ends training
+    cleanly: the best weights so far are kept and `history.interrupted` is set.
+    """
+    loop = _train_torch if _backend.name() == "torch" else _train_keras
+    history = TrainingHistory()
+    start = time.perf_counter()
+    with _progress.bar(epochs, "training", unit="epoch", verbose=verbose) as bar:
+        loop(
+            model, x, y, validation, epochs, batch_size, learning_rate, patience, seed, bar, history
+        )
+    history.seconds = time.perf_counter() - start
+    if history.interrupted:
+        logger.warning(
+            "training interrupted after %d epochs; keeping the best weights so far (epoch %s)",
+            len(history.epochs),
+            history.best_epoch,
+        )
+    return history
+
+
+def _log_epoch(bar, history: TrainingHistory, record: dict) -> None:
+    history.epochs.append(record)
+    bar.set_postfix({k: f"{v:.4g}" for k, v in record.items() if k != "epoch"})
+    bar.update(1)
+    logger.debug("epoch %s", record)
+
+
+def _layer_chain(model: keras.Model) -> list | None:
+    """The layers of a plain chain model (Input -> a -> b -> ...), or None if it branches."""
+    chain = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
+    for previous, layer in zip(chain, chain[1:]):
+        if len(layer._inbound_nodes) != 1 or layer.input is not previous.output:
+            return None
+    return chain
+
+
+def _train_torch(model, x, y, validation, epochs, batch_size, lr, patience, seed, bar, history):
+    import torch
+
+    chain = _layer_chain(model)
+
+    def forward(batch, training):
+        if chain is None:
+            return model(batch, training=training)
+        for layer in chain:  # skips Layer.__call__ bookkeeping: ~10% of a CPU step
+            batch = layer.call(batch, training=training)
+        return batch
+
+    params = [v.value for v in model.trainable_variables]
+    optimizer = torch.optim.Adam(params, lr=lr)
+    xt, yt = _as_torch(x), _as_torch(y)
+    generator = torch.Generator().manual_seed(seed)
+    stopper = _EarlyStopping(patience)
+    best = None
+
+    def mean_loss(xs, ys) -> float:
+        total = 0.0
+        with torch.no_grad():
+            for i in range(0, len(xs), 1024):
+                pred = forward(xs[i : i + 1024], False)
+                total += torch.sum((pred - ys[i : i + 1024]) ** 2).item()
+        return total / ys.numel()
+
+    xv = yv = None
+    if validation is not None:
+        xv, yv = (_as_torch(a) for a in validation)
+    try:
+        for epoch in range(1, epochs + 1):
+            order = torch.randperm(len(xt), generator=generator)
+            running, seen = 0.0, 0
+            for i in range(0, len(order), batch_size):
+                idx = order[i : i + batch_size]
+                xb, yb = xt[idx], yt[idx]  # [B, L, F], [B, H]: a gather, the only copy
+                loss = torch.mean((forward(xb, True) - yb) ** 2)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                running += loss.item() * len(idx)
+                seen += len(idx)
+            record = {"epoch": epoch, "loss": running / seen}
+            if xv is not None:
+                record["val_loss"] = mean_loss(xv, yv)
+                if stopper.improved(record["val_loss"], epoch):
+                    best = [p.detach().clone() for p in params]
+            _log_epoch(bar, history, record)
+            if xv is not None and stopper.should_stop:
+                history.stopped_early = True
+                break
+    except KeyboardInterrupt:
+        history.interrupted = True
+    if best is not None:
+        with torch.no_grad():
+            for p, b in zip(params, best):
+                p.copy_(b)
+    history.best_epoch = stopper.best_epoch if xv is not None else len(history.epochs)
+
+
+def _as_torch(a: np.ndarray):
+    """A torch view of a (possibly strided, read-only) window array, without copying it.
+
+    from_numpy keeps the strides, so sliding windows stay O(series length) in memory. It warns
+    about read-only arrays because torch cannot promise not to write; nothing writes here.
+    """
+    import torch
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.from_numpy(a)
+
+
+class _KerasProgress(keras.callbacks.Callback):
+    def __init__(self, bar, history: TrainingHistory):
+        super().__init__()
+        self.bar, self.record_history = bar, history
+
+    def on_epoch_end(self, epoch, logs=None):
+        record = {"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()}}
+        _log_epoch(self.bar, self.record_history, record)
+
+
+def _train_keras(model, x, y, validation, epochs, batch_size, lr, patience, seed, bar, history):
+    model.compile(optimizer=keras.optimizers.Adam(lr), loss="mse")
+    callbacks = [_KerasProgress(bar, history)]
+    stopper = None
+    if validation is not None:
+        stopper = keras.callbacks.EarlyStopping(
+            patience=patience, restore_best_weights=True, verbose=0
+        )
+        callbacks.append(stopper)
+    try:
+        model.fit(
+            np.ascontiguousarray(x),
+            np.ascontiguousarray(y),
+            validation_data=validation,
+            epochs=epochs,
+            batch_size=batch_size,
+            shuffle=True,
+            verbose=0,
+            callbacks=callbacks,
+        )
+    except KeyboardInterrupt:
+        history.interrupted = True
+        if stopper is not None and stopper.best_weights is not None:
+            model.set_weights(stopper.best_weights)
+    if stopper is not None:
+        history.stopped_early = 0 < stopper.stopped_epoch
+        losses = [e.get("val_loss", np.inf) for e in history.epochs]
+        history.best_epoch = int(np.argmin(losses)) + 1 if losses else None
+    else:
+        history.best_epoch = len(history.epochs)

@@ -1,0 +1,104 @@
+"""Integrated Gradients against a closed form, against Captum, and against its own axioms."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from captum.attr import IntegratedGradients
+
+import keras
+from deepcast.errors import ConfigError
+from deepcast.explain import integrated_gradients
+from deepcast.explain.baselines import gaussian_blur
+from deepcast.models.lstm import build_lstm
+
+from .conftest import FEATURES, LOOKBACK
+
+
+def rel_l2(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.linalg.norm(a - b) / np.linalg.norm(b))
+
+
+@pytest.mark.parametrize("method", ["gausslegendre", "riemann_trapezoid", "riemann_middle"])
+def test_linear_model_gets_exactly_w_times_input_minus_baseline(linear, windows, method):
+    baseline = np.full((LOOKBACK, FEATURES), 0.3, dtype="float32")
+    r = integrated_gradients(linear, windows, baseline, steps=8, method=method)
+    w = keras.ops.convert_to_numpy(linear.layers[-1].kernel)[:, 0].reshape(LOOKBACK, FEATURES)
+    np.testing.assert_allclose(r.attributions, w * (windows - baseline), atol=1e-5)
+    np.testing.assert_allclose(r.completeness_delta, 0.0, atol=1e-5)
+
+
+@pytest.mark.parametrize("model_name", ["lstm", "dense_net"])
+@pytest.mark.parametrize("output_index", [0, 1])
+def test_matches_captum(request, windows, model_name, output_index):
+    model = request.getfixturevalue(model_name)
+    baseline = gaussian_blur(windows, sigma=2.0)
+    ours = integrated_gradients(model, windows, baseline, steps=32, output_index=output_index)
+
+    # A Keras model on the torch backend is a torch.nn.Module: Captum differentiates it directly.
+    def forward(t: torch.Tensor) -> torch.Tensor:
+        return model(t, training=False)[:, output_index]
+
+    theirs = IntegratedGradients(forward).attribute(
+        torch.from_numpy(windows), torch.from_numpy(baseline), n_steps=32, method="gausslegendre"
+    )
+    assert rel_l2(ours.attributions, theirs.detach().numpy()) < 1e-2
+
+
+def test_completeness_on_a_trained_lstm():
+    # Tiny sine + noise problem: the newest rows of y and x1 carry the signal.
+    rng = np.random.default_rng(0)
+    t = np.arange(700)
+    y = np.sin(2 * np.pi * t / 24) + 0.1 * rng.normal(size=t.size)
+    series = np.stack([np.cos(2 * np.pi * t / 24), rng.normal(size=t.size), y], axis=1)
+    x = np.lib.stride_tricks.sliding_window_view(series[:-1], 24, axis=0)  # [N, F, 24]
+    x = np.ascontiguousarray(x.transpose(0, 2, 1), dtype="float32")  # [N, 24, F]
+    target = y[24:].astype("float32")[:, None]
+    keras.utils.set_random_seed(0) if keras.backend.backend() != "torch" else torch.manual_seed(0)
+    model = build_lstm(24, 3, horizon=1, units=16, layers_=1, dropout=0.0)
+    model.compile(optimizer=keras.optimizers.Adam(0.01), loss="mse")
+    history = model.fit(x, target, epochs=3, batch_size=32, verbose=0)
+    assert history.history["loss"][-1] < 0.2  # it learned something worth explaining
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a gap above 1% would warn: fail instead
+        r = integrated_gradients(model, x[-64:], "zeros", steps=64)
+    assert r.relative_gap < 0.01
+    change = r.forecast - r.baseline_forecast
+    np.testing.assert_allclose(r.attributions.sum(axis=(1, 2)), change, atol=1e-3)
+
+
+def test_warns_when_the_integral_is_too_coarse(lstm, windows):
+    with pytest.warns(UserWarning, match="more steps"):
+        r = integrated_gradients(lstm, windows * 3, "zeros", steps=2, method="riemann_trapezoid")
+    assert r.relative_gap > 0.01
+
+
+def test_batch_size_does_not_change_the_result(lstm, windows):
+    small = integrated_gradients(lstm, windows, "blur", steps=16, batch_size=7)
+    large = integrated_gradients(lstm, windows, "blur", steps=16, batch_size=10_000)
+    np.testing.assert_allclose(small.attributions, large.attributions, rtol=1e-5, atol=1e-8)
+    np.testing.assert_allclose(small.forecast, large.forecast, rtol=1e-6)
+
+
+def test_result_fields(lstm, windows):
+    r = integrated_gradients(lstm, windows, "zeros", steps=8, output_index=1)
+    n = len(windows)
+    assert r.attributions.shape == r.inputs.shape == r.baseline.shape == windows.shape
+    assert r.forecast.shape == r.baseline_forecast.shape == r.completeness_delta.shape == (n,)
+    expected = keras.ops.convert_to_numpy(lstm(windows, training=False))[:, 1]
+    np.testing.assert_allclose(r.forecast, expected, rtol=1e-5)
+    np.testing.assert_allclose(
+        r.completeness_delta, r.attributions.sum(axis=(1, 2)) - (r.forecast - r.baseline_forecast)
+    )
+    assert (r.output_index, r.steps, r.method) == (1, 8, "gausslegendre")
+
+
+def test_rejects_bad_inputs(lstm, windows):
+    with pytest.raises(ConfigError, match="lookback"):
+        integrated_gradients(lstm, windows[0])
+    with pytest.raises(ConfigError, match="batch_size"):
+        integrated_gradients(lstm, windows, batch_size=0)
