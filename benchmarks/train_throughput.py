@@ -97,7 +97,10 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(torch.get_num_threads())
     df = make_frame(args.windows)
-    runs = {"hand-written torch.nn.LSTM loop": time_hand_loop, "deepcast Forecaster.fit": time_deepcast}
+    runs = {
+        "hand-written torch.nn.LSTM loop": time_hand_loop,
+        "deepcast Forecaster.fit": time_deepcast,
+    }
     if args.stock:
         runs["stock Keras LSTM, Model.fit"] = time_stock_keras
     time_hand_loop(df.iloc[: 2 * LOOKBACK + 200], 1)  # warm-up: first-call costs of torch

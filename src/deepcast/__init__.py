@@ -7,8 +7,10 @@
 >>> f.evaluate(test)["rmse"]
 """
 
-from deepcast import _backend  # noqa: F401  (sets KERAS_BACKEND before keras is imported)
-from deepcast import datasets
+from deepcast import (
+    _backend,  # noqa: F401  (sets KERAS_BACKEND before keras is imported)
+    datasets,
+)
 from deepcast.data.windows import split
 from deepcast.errors import ConfigError, DataError, DeepcastError, ModelFileError, NotFittedError
 from deepcast.forecaster import Forecaster

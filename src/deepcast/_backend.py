@@ -6,6 +6,7 @@ Also home to the few operations that differ per backend: gradients of a model w.
 
 import contextlib
 import os
+import weakref
 
 import numpy as np
 
@@ -72,7 +73,9 @@ def outputs(model, x: np.ndarray, output_index: int) -> np.ndarray:
 
         with torch.no_grad():
             return model(torch.from_numpy(x), training=False)[:, output_index].cpu().numpy()
-    return keras.ops.convert_to_numpy(model(x, training=False)[:, output_index])
+    # Elsewhere the gradient path is the compiled one (JAX eager is slow); its gradient is
+    # wasted, but the forecasts are a small share of an IG run.
+    return input_gradients(model, x, output_index)[0]
 
 
 def _torch_gradients(model, x, k):
@@ -98,21 +101,31 @@ def _tensorflow_gradients(model, x, k):
 
 
 def _jax_gradients(model, x, k):
-    import jax
-    import jax.numpy as jnp
-
+    if model not in _JAX_JITTED:
+        _JAX_JITTED[model] = _jax_column_and_grad(model)
     weights = [v.value for v in model.trainable_variables]
     state = [v.value for v in model.non_trainable_variables]
-
-    def column(xj):  # [B, L, F] -> [B]
-        return model.stateless_call(weights, state, xj, training=False)[0][:, k]
-
-    y, pullback = jax.vjp(column, jnp.asarray(x))
-    (g,) = pullback(jnp.ones_like(y))
+    y, g = _JAX_JITTED[model](weights, state, x, k)
     return np.asarray(y), np.asarray(g)
 
 
+def _jax_column_and_grad(model):
+    """One jitted function per model: op-by-op JAX is ~10x slower on an LSTM (lax.scan)."""
+    import jax
+    import jax.numpy as jnp
+
+    def column_and_grad(weights, state, x, k):
+        def column(xj):  # [B, L, F] -> [B]
+            return model.stateless_call(weights, state, xj, training=False)[0][:, k]
+
+        y, pullback = jax.vjp(column, x)
+        return y, pullback(jnp.ones_like(y))[0]
+
+    return jax.jit(column_and_grad, static_argnums=3)
+
+
 _GRADIENTS = {"torch": _torch_gradients, "tensorflow": _tensorflow_gradients, "jax": _jax_gradients}
+_JAX_JITTED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 @contextlib.contextmanager

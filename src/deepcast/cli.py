@@ -80,7 +80,7 @@ def _demo(args) -> int:
         out=args.out,
         forecaster_args={"lookback": 48, "horizon": 1, "seed": args.seed},
         epochs=args.epochs,
-        source="synthetic(seed=%d)" % args.seed,
+        source=f"synthetic(seed={args.seed})",
     )
     _report(result)
     return 0

@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from deepcast import _atomic
+from deepcast.data.io import check_length
 from deepcast.data.windows import split
 from deepcast.forecaster import Forecaster
 
@@ -42,8 +43,9 @@ def run(
 ) -> RunResult:
     """Split `df` chronologically, fit on train (early stopping on val), score on test."""
     out = Path(out)
-    train_part, val_part, test_part = split(df, val=val, test=test)
     forecaster = Forecaster(target=target, **(forecaster_args or {}))
+    check_length(len(df), forecaster.lookback, forecaster.horizon, source, val=val, test=test)
+    train_part, val_part, test_part = split(df, val=val, test=test)
     forecaster.fit(
         train_part, validation=val_part, epochs=epochs, batch_size=batch_size, verbose=verbose
     )

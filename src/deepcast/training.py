@@ -220,7 +220,7 @@ def _train_keras(model, x, y, validation, epochs, batch_size, lr, patience, seed
         if stopper is not None and stopper.best_weights is not None:
             model.set_weights(stopper.best_weights)
     if stopper is not None:
-        history.stopped_early = 0 < stopper.stopped_epoch
+        history.stopped_early = stopper.stopped_epoch > 0
         losses = [e.get("val_loss", np.inf) for e in history.epochs]
         history.best_epoch = int(np.argmin(losses)) + 1 if losses else None
     else:

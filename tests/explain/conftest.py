@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 import pytest
 
 import deepcast  # noqa: F401  (sets KERAS_BACKEND before keras is imported)
-import keras
 from deepcast.models.lstm import build_lstm
 
 LOOKBACK, FEATURES = 12, 3
@@ -15,7 +15,7 @@ LOOKBACK, FEATURES = 12, 3
 def seeded(model: keras.Model, seed: int, scale: float = 0.4) -> keras.Model:
     """Overwrite every weight with seeded normal noise: deterministic on any backend."""
     rng = np.random.default_rng(seed)
-    model.set_weights([rng.normal(0.0, scale, w.shape).astype("float32") for w in model.get_weights()])
+    model.set_weights([rng.normal(0.0, scale, w.shape).astype("float32") for w in model.weights])
     return model
 
 
@@ -47,9 +47,17 @@ def dense_net() -> keras.Model:
 
 
 @pytest.fixture(scope="session")
-def linear() -> keras.Model:
+def linear_weights() -> list[np.ndarray]:
+    """Kernel [LOOKBACK * FEATURES, 1] and bias [1] of the `linear` model."""
+    rng = np.random.default_rng(3)
+    return [rng.normal(size=(LOOKBACK * FEATURES, 1)).astype("float32"), np.array([0.7], "float32")]
+
+
+@pytest.fixture(scope="session")
+def linear(linear_weights) -> keras.Model:
     """Flatten + Dense(1): IG must equal w * (x - baseline) exactly."""
     model = keras.Sequential(
         [keras.Input((LOOKBACK, FEATURES)), keras.layers.Flatten(), keras.layers.Dense(1)]
     )
-    return seeded(model, 3)
+    model.set_weights(linear_weights)
+    return model

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import warnings
 
+import keras
 import numpy as np
 import pytest
 import torch
 from captum.attr import IntegratedGradients
 
-import keras
 from deepcast.errors import ConfigError
 from deepcast.explain import integrated_gradients
 from deepcast.explain.baselines import gaussian_blur
@@ -23,10 +23,13 @@ def rel_l2(a: np.ndarray, b: np.ndarray) -> float:
 
 
 @pytest.mark.parametrize("method", ["gausslegendre", "riemann_trapezoid", "riemann_middle"])
-def test_linear_model_gets_exactly_w_times_input_minus_baseline(linear, windows, method):
+def test_linear_model_gets_exactly_w_times_input_minus_baseline(
+    linear, linear_weights, windows, method
+):
     baseline = np.full((LOOKBACK, FEATURES), 0.3, dtype="float32")
     r = integrated_gradients(linear, windows, baseline, steps=8, method=method)
-    w = keras.ops.convert_to_numpy(linear.layers[-1].kernel)[:, 0].reshape(LOOKBACK, FEATURES)
+    kernel, _ = linear_weights
+    w = kernel[:, 0].reshape(LOOKBACK, FEATURES)  # Flatten keeps (lag, feature) row-major
     np.testing.assert_allclose(r.attributions, w * (windows - baseline), atol=1e-5)
     np.testing.assert_allclose(r.completeness_delta, 0.0, atol=1e-5)
 
@@ -89,7 +92,8 @@ def test_result_fields(lstm, windows):
     n = len(windows)
     assert r.attributions.shape == r.inputs.shape == r.baseline.shape == windows.shape
     assert r.forecast.shape == r.baseline_forecast.shape == r.completeness_delta.shape == (n,)
-    expected = keras.ops.convert_to_numpy(lstm(windows, training=False))[:, 1]
+    with torch.no_grad():
+        expected = lstm(torch.from_numpy(windows), training=False)[:, 1].numpy()
     np.testing.assert_allclose(r.forecast, expected, rtol=1e-5)
     np.testing.assert_allclose(
         r.completeness_delta, r.attributions.sum(axis=(1, 2)) - (r.forecast - r.baseline_forecast)

@@ -13,6 +13,8 @@ array([[2., 2.],
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 from sklearn.linear_model import Ridge
@@ -28,7 +30,7 @@ _WEEK = pd.Timedelta(days=7)
 
 def _spacing(index: pd.DatetimeIndex) -> pd.Timedelta:
     """The index's regular step: its exact frequency when pandas can infer one, else the median."""
-    freq = index.freq or (pd.infer_freq(index) if len(index) >= 3 else None)
+    freq = index.freq or (_infer_freq(index) if len(index) >= 3 else None)
     if freq is not None:
         offset = pd.tseries.frequencies.to_offset(freq)
         # Only fixed-length offsets (hours, minutes, days) have an exact duration; months,
@@ -36,6 +38,14 @@ def _spacing(index: pd.DatetimeIndex) -> pd.Timedelta:
         if isinstance(offset, pd.tseries.offsets.Tick):
             return pd.Timedelta(offset)
     return pd.Series(index).diff().median()
+
+
+def _infer_freq(index: pd.DatetimeIndex):
+    """pd.infer_freq without pandas 3's notice that it will return an offset instead of a
+    string: the caller passes either through to_offset."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="A future version of pandas will return")
+        return pd.infer_freq(index)
 
 
 def _is_business_daily(index: pd.DatetimeIndex, spacing: pd.Timedelta) -> bool:

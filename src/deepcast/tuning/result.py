@@ -1,0 +1,149 @@
+"""`TuningResult`: every trial of a search, the best one, and how to retrain it.
+
+>>> result = dc.tune(train, val, target="y", directory="runs/x/tuning")
+>>> print(result.table(k=5))
+>>> f = dc.Forecaster(**result.best_forecaster_args()).fit(train, val, **result.best_fit_args())
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from deepcast.errors import DeepcastError
+from deepcast.tuning.space import SearchSpace
+
+OBJECTIVE = "val_loss"
+
+
+@dataclass
+class TuningResult:
+    """A finished (or resumed and finished) search.
+
+    `trials`: one dict per trial in start order — `trial_id`, `number`, `hyperparameters`,
+    `score` (best validation loss, scaled units; None unless completed), `status`
+    ("COMPLETED", "FAILED", ...), `seconds`, `epochs` (budget), `epochs_trained`,
+    `best_epoch`.
+    """
+
+    algorithm: str
+    trials: list[dict]
+    search_space: SearchSpace
+    target: str
+    forecaster_args: dict
+    epochs: int
+    batch_size: int
+    seed: int
+    max_trials: int | None
+    directory: Path
+    settings: dict = field(default_factory=dict)
+
+    @property
+    def completed(self) -> list[dict]:
+        """Completed trials, best first (ties keep the earlier trial)."""
+        done = [t for t in self.trials if t["status"] == "COMPLETED" and t["score"] is not None]
+        return sorted(done, key=lambda t: (t["score"], t["number"]))
+
+    @property
+    def best(self) -> dict | None:
+        """The completed trial with the lowest validation loss, or None if none completed."""
+        done = self.completed
+        return done[0] if done else None
+
+    def best_hyperparameters(self) -> dict:
+        best = self.best
+        if best is None:
+            failed = sum(t["status"] != "COMPLETED" for t in self.trials)
+            raise DeepcastError(
+                f"hyperparameter search in {self.directory}: no trial completed "
+                f"({failed} failed); see tuning.json for the messages"
+            )
+        return dict(best["hyperparameters"])
+
+    def best_forecaster_args(self) -> dict:
+        """Keyword arguments for `Forecaster(...)`: the search's fixed arguments with the best
+        trial's hyperparameters (all but `batch_size`, which is a fit argument) and seed.
+
+        >>> dc.Forecaster(**result.best_forecaster_args())
+        """
+        hp = self.best_hyperparameters()
+        hp.pop("batch_size", None)
+        return {"target": self.target, **self.forecaster_args, **hp, "seed": self.seed}
+
+    def best_fit_args(self) -> dict:
+        """Keyword arguments for `Forecaster.fit`: the best trial's batch size and the search's
+        epoch budget (with early stopping, as in the trials).
+
+        >>> forecaster.fit(train, validation=val, **result.best_fit_args())
+        """
+        hp = self.best_hyperparameters()
+        return {"epochs": self.epochs, "batch_size": hp.get("batch_size", self.batch_size)}
+
+    def to_json(self) -> dict:
+        """Plain JSON: what `tuning.json` holds."""
+        best = self.best
+        return {
+            "algorithm": self.algorithm,
+            "objective": {"name": OBJECTIVE, "direction": "min"},
+            "max_trials": self.max_trials,
+            "epochs": self.epochs,
+            "seed": self.seed,
+            "search_space": self.search_space.to_json(),
+            "n_trials": len(self.trials),
+            "n_completed": len(self.completed),
+            "trials": [_json_safe(t) for t in self.trials],
+            "best": None if best is None else _json_safe(best),
+            "best_forecaster_args": None if best is None else self.best_forecaster_args(),
+            "best_fit_args": None if best is None else self.best_fit_args(),
+            "directory": str(self.directory),
+        }
+
+    def table(self, k: int = 5) -> str:
+        """The top `k` completed trials as a plain-text table, best first."""
+        rows = self.completed[:k]
+        if not rows:
+            return f"no completed trials (of {len(self.trials)})"
+        names = list(self.search_space.names)
+        header = ["rank", "trial", OBJECTIVE, *names, "epochs", "seconds"]
+        cells = [
+            [
+                str(rank),
+                str(t["trial_id"]),
+                _fmt(t["score"]),
+                *(_fmt(t["hyperparameters"].get(n)) for n in names),
+                str(t.get("epochs", "")),
+                _fmt(t.get("seconds")),
+            ]
+            for rank, t in enumerate(rows, start=1)
+        ]
+        widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(header)]
+        lines = [
+            f"top {len(rows)} of {len(self.trials)} trials by validation loss "
+            f"({self.algorithm} search; lower is better):",
+            "  ".join(h.rjust(w) for h, w in zip(header, widths)),
+        ]
+        lines += ["  ".join(c.rjust(w) for c, w in zip(row, widths)) for row in cells]
+        return "\n".join(lines)
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _json_safe(trial: dict) -> dict:
+    """Floats that JSON can hold (no NaN/inf: `tuning.json` is written with allow_nan=False)."""
+    out = {}
+    for key, value in trial.items():
+        if isinstance(value, dict):
+            value = _json_safe(value)
+        elif isinstance(value, float) and not math.isfinite(value):
+            value = None
+        elif isinstance(value, float):
+            value = float(value)  # numpy float64 -> float
+        out[key] = value
+    return out

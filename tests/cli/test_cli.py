@@ -1,0 +1,128 @@
+"""The command line: the whole job on a file, and one clear line + exit 2 for bad input."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import deepcast as dc
+from deepcast.cli import main
+
+FAST = ["--lookback", "24", "--units", "8", "--layers", "1", "--epochs", "2"]
+
+
+@pytest.fixture(scope="module")
+def csv_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("data") / "series.csv"
+    dc.datasets.synthetic(n_steps=700, seed=2).to_csv(path)
+    return path
+
+
+def run_cli(args, capsys):
+    code = main(args)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_run_writes_metrics_plot_and_model(csv_file, tmp_path, capsys):
+    out = tmp_path / "run"
+    code, stdout, _ = run_cli(
+        ["run", "--data", str(csv_file), "--target", "y", "--out", str(out), *FAST], capsys
+    )
+    assert code == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert {"rmse", "mae", "mape", "smape", "mase", "baselines"} <= set(metrics)
+    assert set(metrics["baselines"]) == {"naive", "seasonal_naive", "linear"}
+    assert (out / "forecast.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    loaded = dc.Forecaster.load(out / "model")
+    assert loaded.feature_names_ == ["y", "x1", "x2"] and loaded.lookback == 24
+    assert f"{metrics['rmse']:.4g}" in stdout and "seasonal_naive" in stdout
+
+
+def write(tmp_path, name, text):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def bad_inputs(tmp_path, csv_file):
+    df = dc.datasets.synthetic(n_steps=300, seed=0)
+    nan = df.copy()
+    nan.iloc[10, 0] = np.nan
+    nan.to_csv(tmp_path / "nan.csv")
+    dup = df.reset_index()
+    dup.loc[5, "timestamp"] = dup.loc[4, "timestamp"]
+    dup.to_csv(tmp_path / "dup.csv", index=False)
+    text = df.reset_index().astype({"x1": object})
+    text.loc[7, "x1"] = "oops"
+    text.to_csv(tmp_path / "text.csv", index=False)
+    df.iloc[:40].to_csv(tmp_path / "short.csv")
+    (tmp_path / "binary.csv").write_bytes(bytes(range(256)) * 4)
+    return {
+        "missing target": (["--data", str(csv_file), "--target", "load"], "'load'"),
+        "missing file": (["--data", str(tmp_path / "nope.csv"), "--target", "y"], "nope.csv"),
+        "empty file": (
+            ["--data", str(write(tmp_path, "empty.csv", "")), "--target", "y"],
+            "empty.csv",
+        ),
+        "header only": (
+            ["--data", str(write(tmp_path, "head.csv", "timestamp,y\n")), "--target", "y"],
+            "head.csv",
+        ),
+        "binary file": (["--data", str(tmp_path / "binary.csv"), "--target", "y"], "binary.csv"),
+        "nan": (["--data", str(tmp_path / "nan.csv"), "--target", "y"], "row"),
+        "duplicate timestamps": (
+            ["--data", str(tmp_path / "dup.csv"), "--target", "y"],
+            "duplicate",
+        ),
+        "text in numeric column": (
+            ["--data", str(tmp_path / "text.csv"), "--target", "y"],
+            "'x1' row 8",
+        ),
+        "too short": (["--data", str(tmp_path / "short.csv"), "--target", "y"], "too few"),
+        "bad date": (
+            [
+                "--data",
+                str(write(tmp_path, "date.csv", "timestamp,y\n2024-01-01,1\nnot a date,2\n")),
+                "--target",
+                "y",
+            ],
+            "not a date",
+        ),
+        "bad hyperparameter": (
+            ["--data", str(csv_file), "--target", "y", "--dropout", "2"],
+            "dropout",
+        ),
+    }
+
+
+def test_each_bad_input_gets_one_line_and_exit_2(csv_file, tmp_path, capsys):
+    for name, (args, expected) in bad_inputs(tmp_path, csv_file).items():
+        code, _, err = run_cli(["run", *args, "--out", str(tmp_path / "o"), *FAST], capsys)
+        assert code == 2, name
+        lines = err.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("deepcast: error:"), (name, err)
+        assert expected in lines[0], (name, lines[0])
+        assert not (tmp_path / "o" / "metrics.json").exists()
+
+
+def test_real_entry_point_exits_2_without_traceback(tmp_path):
+    bad = write(tmp_path, "bad.csv", "timestamp,y\n2024-01-01 00:00,1\n2024-01-01 00:00,2\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "deepcast.cli", "run", "--data", str(bad), "--target", "y"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert "bad.csv" in proc.stderr and "duplicate" in proc.stderr
+
+
+def test_usage_errors_exit_2(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["run", "--target", "y"])
+    assert exc.value.code == 2
+    assert "--data" in capsys.readouterr().err

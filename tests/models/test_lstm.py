@@ -1,0 +1,79 @@
+"""The fused LSTM must compute exactly what keras.layers.LSTM computes, with the same weights."""
+
+import keras
+import numpy as np
+import pytest
+import torch
+
+from deepcast import models
+from deepcast.errors import ConfigError
+from deepcast.models import lstm as lstm_module
+from deepcast.models.lstm import FusedLSTM, build_lstm
+
+
+def stock_twin(model: keras.Model, bidirectional: bool) -> keras.Model:
+    """The same architecture with stock keras.layers.LSTM, sharing `model`'s weights."""
+    inputs = keras.Input(model.input_shape[1:])
+    x = inputs
+    lstm_layers = [
+        la for la in model.layers if isinstance(la, FusedLSTM | keras.layers.Bidirectional)
+    ]
+    for i in range(len(lstm_layers)):
+        rnn = keras.layers.LSTM(16, return_sequences=i < len(lstm_layers) - 1)
+        x = keras.layers.Bidirectional(rnn)(x) if bidirectional else rnn(x)
+    twin = keras.Model(inputs, keras.layers.Dense(model.output_shape[-1])(x))
+    twin.set_weights(model.get_weights())
+    return twin
+
+
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_fused_forward_and_gradients_match_stock_keras(bidirectional):
+    keras.utils.set_random_seed(0)
+    model = build_lstm(12, 3, 2, units=16, layers_=2, dropout=0.0, bidirectional=bidirectional)
+    twin = stock_twin(model, bidirectional)
+    x = np.random.default_rng(1).normal(size=(8, 12, 3)).astype("float32")
+
+    xa = torch.tensor(x, requires_grad=True)
+    xb = torch.tensor(x, requires_grad=True)
+    out_fused, out_stock = model(xa), twin(xb)
+    torch.testing.assert_close(out_fused, out_stock, atol=1e-5, rtol=1e-5)
+
+    out_fused.sum().backward()
+    out_stock.sum().backward()
+    torch.testing.assert_close(xa.grad, xb.grad, atol=1e-5, rtol=1e-4)
+    for p_fused, p_stock in zip(model.trainable_variables, twin.trainable_variables):
+        torch.testing.assert_close(p_fused.value.grad, p_stock.value.grad, atol=1e-5, rtol=1e-4)
+
+
+def test_fused_kernel_is_taken_on_cpu_and_stock_loop_otherwise(monkeypatch):
+    calls = []
+    real = lstm_module._fused_torch_lstm
+    monkeypatch.setattr(
+        lstm_module, "_fused_torch_lstm", lambda *a, **k: calls.append(1) or real(*a, **k)
+    )
+    x = np.zeros((2, 5, 3), "float32")
+    FusedLSTM(4)(x)
+    assert calls == [1]
+    # Recurrent dropout is outside what the fused kernel computes: stock path, no call.
+    FusedLSTM(4, recurrent_dropout=0.2)(x, training=True)
+    assert calls == [1]
+
+
+def test_input_dropout_is_applied_in_training_only():
+    keras.utils.set_random_seed(0)
+    layer = FusedLSTM(8, dropout=0.5)
+    x = np.random.default_rng(0).normal(size=(64, 6, 3)).astype("float32")
+    inference = keras.ops.convert_to_numpy(layer(x, training=False))
+    again = keras.ops.convert_to_numpy(layer(x, training=False))
+    training = keras.ops.convert_to_numpy(layer(x, training=True))
+    np.testing.assert_array_equal(inference, again)
+    assert np.abs(training - inference).max() > 1e-3
+
+
+def test_registry_builds_lstm_and_rejects_unknown_names():
+    model = models.build("lstm", 10, 2, 4, {"units": 8, "layers": 3, "dropout": 0.0})
+    assert model.output_shape == (None, 4)
+    assert sum(isinstance(la, FusedLSTM) for la in model.layers) == 3
+    assert models.spec("lstm").supports_dropout_sampling is True
+    with pytest.raises(ConfigError, match="unknown model 'gru'.*lstm"):
+        models.build("gru", 10, 2, 4, {})

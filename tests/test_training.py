@@ -1,0 +1,82 @@
+"""Training loop behaviour: early stopping with best weights, Ctrl-C, seeds."""
+
+import keras
+import numpy as np
+import pytest
+import torch
+
+from deepcast import _backend
+from deepcast.models.lstm import build_lstm
+from deepcast.training import train
+
+
+def noise_problem(n: int, seed: int):
+    """Targets that are pure noise: a model can only overfit, so validation loss turns up."""
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(n, 8, 2)).astype("float32"), rng.normal(size=(n, 1)).astype("float32")
+
+
+def val_loss(model, x, y) -> float:
+    return float(np.mean((keras.ops.convert_to_numpy(model(x)) - y) ** 2))
+
+
+def test_early_stopping_restores_the_best_weights():
+    _backend.seed_everything(0)
+    model = build_lstm(8, 2, 1, units=32, layers_=1, dropout=0.0)
+    x, y = noise_problem(96, 0)
+    xv, yv = noise_problem(64, 1)
+    history = train(
+        model,
+        x,
+        y,
+        validation=(xv, yv),
+        epochs=60,
+        batch_size=16,
+        learning_rate=0.01,
+        patience=3,
+        verbose=False,
+    )
+    losses = [e["val_loss"] for e in history.epochs]
+    assert history.stopped_early and len(losses) < 60
+    assert history.best_epoch == int(np.argmin(losses)) + 1
+    assert losses[-1] > min(losses)  # the last epoch was worse than the best...
+    assert val_loss(model, xv, yv) == pytest.approx(min(losses), rel=1e-4)  # ...and is undone
+
+
+def test_without_validation_runs_exactly_the_epochs_asked():
+    _backend.seed_everything(0)
+    model = build_lstm(8, 2, 1, units=8, layers_=1, dropout=0.0)
+    x, y = noise_problem(64, 0)
+    history = train(model, x, y, epochs=3, batch_size=16, verbose=False)
+    assert [e["epoch"] for e in history.epochs] == [1, 2, 3]
+    assert not history.stopped_early and "val_loss" not in history.epochs[0]
+
+
+def test_ctrl_c_ends_training_cleanly_and_keeps_the_best_weights(monkeypatch):
+    _backend.seed_everything(0)
+    model = build_lstm(8, 2, 1, units=16, layers_=1, dropout=0.0)
+    x, y = noise_problem(64, 0)
+    xv, yv = noise_problem(32, 1)
+    steps = {"n": 0}
+    real_step = torch.optim.Adam.step
+
+    def step_then_interrupt(self, *args, **kwargs):
+        steps["n"] += 1
+        if steps["n"] == 10:  # during the third epoch (4 batches per epoch)
+            raise KeyboardInterrupt
+        return real_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.Adam, "step", step_then_interrupt)
+    history = train(model, x, y, validation=(xv, yv), epochs=50, batch_size=16, verbose=False)
+    assert history.interrupted and len(history.epochs) == 2
+    best = min(e["val_loss"] for e in history.epochs)
+    assert val_loss(model, xv, yv) == pytest.approx(best, rel=1e-4)
+
+
+def test_progress_bar_reports_epochs_and_losses(capsys):
+    _backend.seed_everything(0)
+    model = build_lstm(8, 2, 1, units=8, layers_=1, dropout=0.0)
+    x, y = noise_problem(64, 0)
+    train(model, x, y, validation=(x, y), epochs=2, batch_size=32, verbose=True)
+    err = capsys.readouterr().err
+    assert "training" in err and "2/2" in err and "val_loss" in err
