@@ -4,9 +4,12 @@ torch is the default (see DESIGN.md for the measurements); a user's own KERAS_BA
 Also home to the few operations that differ per backend: gradients of a model w.r.t. its inputs.
 """
 
-import contextlib
+import collections
 import os
 import weakref
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 import numpy as np
 
@@ -15,6 +18,8 @@ os.environ.setdefault("KERAS_BACKEND", "torch")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
+
+T = TypeVar("T")
 
 
 def name() -> str:
@@ -65,6 +70,49 @@ def input_gradients(model, x: np.ndarray, output_index: int) -> tuple[np.ndarray
     return _GRADIENTS[name()](model, x, output_index)
 
 
+def map_batches(fn: Callable[[np.ndarray], T], batches: Iterable[np.ndarray]) -> Iterator[T]:
+    """`fn(batch)` for each batch, in order, with `concurrent_batches()` of them in flight.
+
+    On torch the batches run side by side on worker threads of one intra-op thread each. An
+    LSTM is a long chain of small per-time-step ops; splitting every op over threads costs a
+    barrier per op, and a barrier stalls whenever another process holds a core, while whole
+    batches on separate threads never wait for each other (benchmarks/explain_throughput.py).
+
+    >>> batches = (x[i : i + 512] for i in range(0, len(x), 512))
+    >>> for y, g in map_batches(partial(input_gradients, model, output_index=0), batches): ...
+    """
+    workers = concurrent_batches()
+    if workers == 1:
+        yield from map(fn, batches)
+        return
+    import torch
+
+    try:
+        with ThreadPoolExecutor(workers, initializer=torch.set_num_threads, initargs=(1,)) as pool:
+            pending: collections.deque = collections.deque()
+            for batch in batches:
+                pending.append(pool.submit(fn, batch))
+                if len(pending) == workers:  # bounded: at most `workers` batches at a time
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+    finally:
+        # torch.set_num_threads(1) in a worker also lowers torch's process-wide default.
+        torch.set_num_threads(workers)
+
+
+def concurrent_batches() -> int:
+    """Batches `map_batches` runs at once: torch's intra-op thread count, else 1.
+
+    TensorFlow and XLA schedule their own thread pools, so they get one batch at a time.
+    """
+    if name() != "torch":
+        return 1
+    import torch
+
+    return torch.get_num_threads()
+
+
 def outputs(model, x: np.ndarray, output_index: int) -> np.ndarray:
     """Output column `output_index` of `model(x)` without recording anything for gradients."""
     x = np.ascontiguousarray(x, dtype=np.float32)
@@ -82,9 +130,7 @@ def _torch_gradients(model, x, k):
     import torch
 
     xt = torch.from_numpy(x).requires_grad_(True)
-    # Weights need no gradient here; letting autograd skip them saves most of the LSTM's
-    # backward cost (see benchmarks/explain_throughput.py).
-    with torch.enable_grad(), _frozen_weights(model):
+    with torch.enable_grad():
         y = model(xt, training=False)[:, k]  # [B, L, F] -> [B]
         (g,) = torch.autograd.grad(y.sum(), xt)
     return y.detach().cpu().numpy(), g.cpu().numpy()
@@ -114,9 +160,11 @@ def _jax_column_and_grad(model):
     import jax
     import jax.numpy as jnp
 
+    model_ref = weakref.ref(model)  # a strong reference would keep the cache key alive forever
+
     def column_and_grad(weights, state, x, k):
         def column(xj):  # [B, L, F] -> [B]
-            return model.stateless_call(weights, state, xj, training=False)[0][:, k]
+            return model_ref().stateless_call(weights, state, xj, training=False)[0][:, k]
 
         y, pullback = jax.vjp(column, x)
         return y, pullback(jnp.ones_like(y))[0]
@@ -126,16 +174,3 @@ def _jax_column_and_grad(model):
 
 _GRADIENTS = {"torch": _torch_gradients, "tensorflow": _tensorflow_gradients, "jax": _jax_gradients}
 _JAX_JITTED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-@contextlib.contextmanager
-def _frozen_weights(model):
-    """Switch off `requires_grad` on the model's torch parameters for the duration."""
-    params = [p for p in model.parameters() if p.requires_grad]
-    for p in params:
-        p.requires_grad_(False)
-    try:
-        yield
-    finally:
-        for p in params:
-            p.requires_grad_(True)

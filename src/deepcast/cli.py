@@ -66,14 +66,27 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--out", default="runs/run", type=Path)
     run.set_defaults(handler=_run)
+
+    explain = commands.add_parser("explain", help="attribute a saved model's forecasts")
+    explain.add_argument("--model", required=True, type=Path, help="a saved model directory")
+    explain.add_argument("--data", required=True, type=Path, help="CSV or Parquet file")
+    explain.add_argument("--time-col", default=None)
+    explain.add_argument(
+        "--method", default="integrated-gradients", choices=["integrated-gradients"]
+    )
+    explain.add_argument("--steps", type=int, default=64, help="integration steps")
+    explain.add_argument("--max-windows", type=int, default=512, help="newest forecasts only")
+    explain.add_argument("--out", default="runs/explain", type=Path)
+    explain.set_defaults(handler=_explain)
     return parser
 
 
 def _demo(args) -> int:
     from deepcast import datasets, pipeline
 
-    df = datasets.synthetic(seed=args.seed)
+    df, truth = datasets.synthetic(seed=args.seed, return_truth=True)
     print(f"deepcast demo: synthetic hourly data, {len(df)} rows, columns {list(df.columns)}")
+    print(f"planted truth: y is driven by {', '.join(f'{f} lag {lag}' for f, lag in truth.cells)}")
     result = pipeline.run(
         df,
         target="y",
@@ -83,6 +96,12 @@ def _demo(args) -> int:
         source=f"synthetic(seed={args.seed})",
     )
     _report(result)
+    print("explaining the hold-out forecasts with Integrated Gradients...")
+    report = pipeline.explain(
+        result.forecaster, result.parts[2], args.out, truth_cells=list(truth.cells)
+    )
+    print(pipeline.explanation_summary(report))
+    print(f"wrote {args.out}/attributions.json, attributions.png, attributions_window.png")
     return 0
 
 
@@ -116,6 +135,26 @@ def _run(args) -> int:
         source=str(args.data),
     )
     _report(result)
+    return 0
+
+
+def _explain(args) -> int:
+    from deepcast import pipeline
+    from deepcast.data.io import load_frame
+    from deepcast.forecaster import Forecaster
+
+    forecaster = Forecaster.load(args.model)
+    df = load_frame(
+        args.data,
+        forecaster.target,
+        time_col=args.time_col,
+        features=forecaster.feature_names_[1:],
+    )
+    report = pipeline.explain(
+        forecaster, df, args.out, steps=args.steps, max_windows=args.max_windows
+    )
+    print(pipeline.explanation_summary(report))
+    print(f"wrote {args.out}/attributions.json, attributions.png, attributions_window.png")
     return 0
 
 

@@ -19,7 +19,7 @@ import pandas as pd
 from deepcast import _backend, _params, models
 from deepcast.data.io import validate_frame
 from deepcast.data.windows import Scaler, sliding_windows
-from deepcast.errors import DataError, NotFittedError
+from deepcast.errors import ConfigError, DataError, NotFittedError
 from deepcast.evaluation import baselines, metrics
 from deepcast.training import TrainingHistory, train
 
@@ -244,6 +244,51 @@ class Forecaster:
             zoom=min(len(times), 7 * self.seasonal_period_) if len(times) > 500 else None,
             **context_kw,
         )
+
+    # -- explaining --------------------------------------------------------------------------
+    def explain(
+        self,
+        data: pd.DataFrame,
+        method: str = "integrated_gradients",
+        steps: int = 64,
+        baseline: str | float | np.ndarray = "zeros",
+        horizon_step: int = 1,
+        max_windows: int | None = None,
+        batch_size: int = 1024,
+        verbose: bool | None = None,
+    ):
+        """Attribute forecasts on `data` to each (lag, feature) cell of their input windows.
+
+        Explains the forecast for step `horizon_step` (1 = t+1) at every origin of `data`, or
+        at the newest `max_windows` origins. `baseline` is "zeros" (the training mean, in
+        scaled space), "blur" (the window blurred in time) or an array. Returns an
+        `Explanation`; `e.values` has shape (windows, lookback, features).
+        """
+        from deepcast.explain import Explanation, integrated_gradients
+
+        if method.replace("-", "_") != "integrated_gradients":
+            raise ConfigError(
+                f"unknown explanation method {method!r}; available: integrated_gradients"
+            )
+        if not 1 <= horizon_step <= self.horizon:
+            raise ConfigError(
+                f"horizon_step must be in 1..{self.horizon}. Received: horizon_step={horizon_step}"
+            )
+        frame = self._frame(data, "data")
+        self._check_rows(len(frame), "data", minimum=self.lookback)
+        x = self._input_windows(frame)
+        if max_windows is not None:
+            x = x[-max_windows:]
+        result = integrated_gradients(
+            self.model_,
+            x,
+            baseline=baseline,
+            steps=steps,
+            output_index=horizon_step - 1,
+            batch_size=batch_size,
+            verbose=verbose,
+        )
+        return Explanation.from_ig(result, self.feature_names_)
 
     # -- persistence ------------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:

@@ -85,3 +85,60 @@ def metrics_table(metrics: dict) -> str:
 
 def _fmt(value) -> str:
     return "n/a" if value is None else f"{value:.4g}"
+
+
+def explain(
+    forecaster: Forecaster,
+    data: pd.DataFrame,
+    out: str | Path,
+    *,
+    steps: int = 64,
+    max_windows: int | None = 512,
+    truth_cells: list[tuple[str, int]] | None = None,
+    verbose: bool | None = None,
+) -> dict:
+    """Integrated Gradients on the newest `max_windows` forecasts of `data`, written to
+    `attributions.json`, `attributions.png` (lag x feature heatmap) and
+    `attributions_window.png` (the newest forecast, signed)."""
+    from deepcast.explain.faithfulness import deletion_check
+    from deepcast.explain.plots import window_figure
+
+    out = Path(out)
+    e = forecaster.explain(data, steps=steps, max_windows=max_windows, verbose=verbose)
+    report = e.to_dict()
+    report["top_cells"] = e.top_cells(10).to_dict(orient="records")
+    report["deletion_check"] = deletion_check(forecaster.model, e, k=5, seed=forecaster.seed)
+    if truth_cells is not None:
+        report["planted_truth"] = [{"feature": f, "lag": lag} for f, lag in truth_cells]
+    _atomic.save_figure(out / "attributions.png", e.plot(truth_cells=truth_cells))
+    _atomic.save_figure(out / "attributions_window.png", window_figure(e, len(e.values) - 1))
+    _atomic.write_json(out / "attributions.json", _plain(report))
+    return report
+
+
+def explanation_summary(report: dict, k: int = 5) -> str:
+    """Top cells, completeness and the deletion check, as a few readable lines."""
+    truth = {(c["feature"], c["lag"]) for c in report.get("planted_truth", [])}
+    lines = [f"top {k} (feature, lag) cells by mean |attribution|:"]
+    for cell in report["top_cells"][:k]:
+        mark = "  <- planted" if (cell["feature"], cell["lag"]) in truth else ""
+        lines.append(f"  {cell['feature']:>8} lag {cell['lag']:<3} {cell['importance']:.4f}{mark}")
+    gap = report["completeness"]["relative_gap_median"]
+    d = report["deletion_check"]
+    lines.append(f"completeness gap (median over windows): {gap:.2%}")
+    lines.append(
+        f"deletion check, k={d['k']}: forecast moves {d['top_k_change']:.3f} when the top cells "
+        f"are removed vs {d['random_k_change']:.3f} for random cells"
+    )
+    return "\n".join(lines)
+
+
+def _plain(value):
+    """numpy scalars -> Python numbers, recursively, for JSON."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if hasattr(value, "item"):
+        return value.item()
+    return value

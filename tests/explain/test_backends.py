@@ -1,4 +1,5 @@
-"""The same saved model explained under torch, TensorFlow and JAX gives the same attributions."""
+"""Gradients per backend: the same saved model explained under torch, TensorFlow and JAX gives
+the same attributions, and torch's concurrent batches come back in order."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ import textwrap
 
 import numpy as np
 import pytest
+import torch
 
+from deepcast import _backend
 from deepcast.explain import integrated_gradients
 from deepcast.models.lstm import build_lstm
 
@@ -62,3 +65,11 @@ def test_tensorflow_and_jax_agree_with_torch(tmp_path, windows):
         np.testing.assert_allclose(forecast, torch_result.forecast, rtol=1e-4, atol=1e-6)
         error = np.linalg.norm(attributions - torch_result.attributions)
         assert error / np.linalg.norm(torch_result.attributions) < 1e-4, backend
+
+
+def test_map_batches_keeps_order_and_torch_threads():
+    threads = torch.get_num_threads()
+    batches = (np.full((3, 2), i, dtype="float32") for i in range(7))
+    sums = list(_backend.map_batches(lambda a: float(a.sum()), batches))
+    assert sums == [6.0 * i for i in range(7)]
+    assert torch.get_num_threads() == threads

@@ -60,10 +60,10 @@ def test_completeness_on_a_trained_lstm():
     x = np.lib.stride_tricks.sliding_window_view(series[:-1], 24, axis=0)  # [N, F, 24]
     x = np.ascontiguousarray(x.transpose(0, 2, 1), dtype="float32")  # [N, 24, F]
     target = y[24:].astype("float32")[:, None]
-    keras.utils.set_random_seed(0) if keras.backend.backend() != "torch" else torch.manual_seed(0)
+    torch.manual_seed(0)  # the initial weights
     model = build_lstm(24, 3, horizon=1, units=16, layers_=1, dropout=0.0)
     model.compile(optimizer=keras.optimizers.Adam(0.01), loss="mse")
-    history = model.fit(x, target, epochs=3, batch_size=32, verbose=0)
+    history = model.fit(x, target, epochs=3, batch_size=64, verbose=0)
     assert history.history["loss"][-1] < 0.2  # it learned something worth explaining
 
     with warnings.catch_warnings():

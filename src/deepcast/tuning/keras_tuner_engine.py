@@ -164,6 +164,8 @@ class DeepcastTuner(base_tuner.BaseTuner):
         values = trial.hyperparameters.values
         budget = int(values.get("tuner/epochs", self.epochs))  # Hyperband sets the budget
         hp = self.space.typed(values)
+        record = self.records.setdefault(trial.trial_id, {})
+        record["epochs"] = budget
         try:
             outcomes = [
                 self.objective(hp, budget, self.seed + i) for i in range(self.executions_per_trial)
@@ -171,11 +173,7 @@ class DeepcastTuner(base_tuner.BaseTuner):
         except DeepcastError as exc:
             raise _UserError(str(exc)) from exc
         score = sum(o.score for o in outcomes) / len(outcomes)
-        self.records[trial.trial_id] = {
-            "epochs": budget,
-            "epochs_trained": outcomes[0].epochs_trained,
-            "best_epoch": outcomes[0].best_epoch,
-        }
+        record.update(epochs_trained=outcomes[0].epochs_trained, best_epoch=outcomes[0].best_epoch)
         if not math.isfinite(score):
             raise keras_tuner.errors.FailedTrialError(f"validation loss is {score}")
         return {OBJECTIVE: score}
