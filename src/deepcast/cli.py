@@ -44,6 +44,9 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", default="runs/demo", type=Path)
     demo.add_argument("--epochs", type=int, default=30)
     demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument(
+        "--max-trials", type=int, default=4, help="tuning trials before the final fit (0: none)"
+    )
     demo.set_defaults(handler=_demo)
 
     run = commands.add_parser("run", help="fit, evaluate and save a forecaster on a file")
@@ -65,6 +68,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--seasonal-period", type=int, default=None)
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--out", default="runs/run", type=Path)
+    _tuning_arguments(run)
     run.set_defaults(handler=_run)
 
     explain = commands.add_parser("explain", help="attribute a saved model's forecasts")
@@ -81,18 +85,69 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _tuning_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("hyperparameter search")
+    group.add_argument(
+        "--tuner", default="none", choices=["none", "random", "hyperband", "bayesian"]
+    )
+    group.add_argument("--max-trials", type=int, default=10)
+    group.add_argument("--tuning-epochs", type=int, default=20, help="epoch budget per trial")
+    group.add_argument("--search-space", type=Path, default=None, help="JSON search space")
+    group.add_argument(
+        "--tune",
+        action="append",
+        default=[],
+        metavar="NAME=SPEC",
+        help="narrow one hyperparameter: units=16:128:log, lookback=24,48 or dropout=0.1",
+    )
+    group.add_argument("--overwrite", action="store_true", help="start the search afresh")
+
+
+def _tuning_options(args):
+    from deepcast.pipeline import TuningOptions
+    from deepcast.tuning import parse_assignments
+
+    if args.tuner == "none":
+        return None
+    return TuningOptions(
+        algorithm=args.tuner,
+        max_trials=args.max_trials,
+        epochs=args.tuning_epochs,
+        search_space=args.search_space,
+        narrow=parse_assignments(args.tune) or None,
+        overwrite=args.overwrite,
+    )
+
+
 def _demo(args) -> int:
     from deepcast import datasets, pipeline
 
     df, truth = datasets.synthetic(seed=args.seed, return_truth=True)
     print(f"deepcast demo: synthetic hourly data, {len(df)} rows, columns {list(df.columns)}")
     print(f"planted truth: y is driven by {', '.join(f'{f} lag {lag}' for f, lag in truth.cells)}")
+    # A small, bounded search so the demo stays quick; `deepcast run --tuner` searches the
+    # full default space.
+    tuning = None
+    if args.max_trials > 0:
+        tuning = pipeline.TuningOptions(
+            algorithm="random",
+            max_trials=args.max_trials,
+            epochs=8,
+            narrow={
+                "layers": {"low": 1, "high": 2},
+                "units": {"low": 16, "high": 64, "log": True},
+                "lookback": [24, 48],
+                "learning_rate": {"low": 1e-3, "high": 1e-2, "log": True},
+                "batch_size": [64],
+            },
+        )
     result = pipeline.run(
         df,
         target="y",
         out=args.out,
         forecaster_args={"lookback": 48, "horizon": 1, "seed": args.seed},
         epochs=args.epochs,
+        tuning=tuning,
         source=f"synthetic(seed={args.seed})",
     )
     _report(result)
@@ -132,6 +187,7 @@ def _run(args) -> int:
         },
         epochs=args.epochs,
         batch_size=args.batch_size,
+        tuning=_tuning_options(args),
         source=str(args.data),
     )
     _report(result)
@@ -161,6 +217,9 @@ def _explain(args) -> int:
 def _report(result) -> None:
     from deepcast.pipeline import metrics_table
 
+    if result.tuning is not None:
+        print(result.tuning.table())
+        print(f"wrote {result.out}/tuning.json, tuning.png")
     history = result.forecaster.history_
     print(
         f"trained {len(history.epochs)} epochs in {history.seconds:.1f}s "

@@ -1,7 +1,8 @@
-"""The whole job on one frame: split, fit, evaluate, plot, save. Used by the CLI and the demo.
+"""The whole job on one frame: split, tune, fit, evaluate, plot, explain, save.
 
-Every file lands atomically in the run directory:
-`metrics.json`, `forecast.png`, `model/`.
+Used by the CLI and the demo. Every file lands atomically in the run directory:
+`metrics.json`, `forecast.png`, `model/`; when tuned `tuning.json`, `tuning.png` and the
+resumable search state `tuning/`; when explained `attributions.json` and `attributions.png`.
 """
 
 from __future__ import annotations
@@ -26,6 +27,19 @@ class RunResult:
     metrics: dict
     out: Path
     parts: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]
+    tuning: object = None  # deepcast.tuning.TuningResult when the run was tuned
+
+
+@dataclass
+class TuningOptions:
+    """How `run` searches hyperparameters before the final fit (see deepcast.tuning.tune)."""
+
+    algorithm: str = "random"
+    max_trials: int | None = 10
+    epochs: int = 20
+    search_space: object = None  # SearchSpace, dict, JSON file or None (the default space)
+    narrow: dict | None = None
+    overwrite: bool = False
 
 
 def run(
@@ -38,14 +52,25 @@ def run(
     batch_size: int = 64,
     val: float = 0.15,
     test: float = 0.15,
+    tuning: TuningOptions | None = None,
     source: str = "data",
     verbose: bool | None = None,
 ) -> RunResult:
-    """Split `df` chronologically, fit on train (early stopping on val), score on test."""
+    """Split `df` chronologically, optionally tune on train/val, fit the final model on train
+    (early stopping on val) and score it on test."""
     out = Path(out)
-    forecaster = Forecaster(target=target, **(forecaster_args or {}))
+    forecaster_args = dict(forecaster_args or {})
+    forecaster = Forecaster(target=target, **forecaster_args)
     check_length(len(df), forecaster.lookback, forecaster.horizon, source, val=val, test=test)
     train_part, val_part, test_part = split(df, val=val, test=test)
+
+    tuned = None
+    if tuning is not None:
+        tuned = _tune(train_part, val_part, target, forecaster_args, batch_size, tuning, out)
+        forecaster = Forecaster(**tuned.best_forecaster_args())
+        batch_size = tuned.best_fit_args()["batch_size"]
+        logger.info("retraining the best configuration: %s", tuned.best_hyperparameters())
+
     forecaster.fit(
         train_part, validation=val_part, epochs=epochs, batch_size=batch_size, verbose=verbose
     )
@@ -57,7 +82,10 @@ def run(
         "test_end": str(test_part.index[-1]),
     }
     metrics["params"] = forecaster.get_params()
+    metrics["fit"] = {"epochs": epochs, "batch_size": batch_size}
     metrics["training"] = forecaster.history_.to_json()
+    if tuned is not None:
+        metrics["tuning"] = {"algorithm": tuned.algorithm, "best": tuned.best_hyperparameters()}
 
     forecaster.save(out / "model")
     _atomic.save_figure(
@@ -65,7 +93,28 @@ def run(
         forecaster.plot_forecast(test_part, context=pd.concat([train_part, val_part])),
     )
     _atomic.write_json(out / "metrics.json", metrics)
-    return RunResult(forecaster, metrics, out, (train_part, val_part, test_part))
+    return RunResult(forecaster, metrics, out, (train_part, val_part, test_part), tuned)
+
+
+def _tune(train_part, val_part, target, forecaster_args, batch_size, options, out):
+    from deepcast import tuning
+
+    result = tuning.tune(
+        train_part,
+        val_part,
+        target=target,
+        directory=out / "tuning",
+        forecaster_args=forecaster_args,
+        algorithm=options.algorithm,
+        max_trials=options.max_trials,
+        search_space=options.search_space,
+        narrow=options.narrow,
+        overwrite=options.overwrite,
+        epochs=options.epochs,
+        batch_size=batch_size,
+    )
+    tuning.write_report(result, out)
+    return result
 
 
 def metrics_table(metrics: dict) -> str:
