@@ -126,3 +126,64 @@ def test_usage_errors_exit_2(capsys):
         main(["run", "--target", "y"])
     assert exc.value.code == 2
     assert "--data" in capsys.readouterr().err
+
+
+TUNE = [
+    "--tuner",
+    "random",
+    "--tuning-epochs",
+    "2",
+    "--tune",
+    "units=4:16",
+    "--tune",
+    "layers=1:2",
+    "--tune",
+    "lookback=12,24",
+    "--tune",
+    "batch_size=64",
+]
+
+
+def test_tuned_run_builds_the_best_trial_and_resumes(csv_file, tmp_path, capsys):
+    out = tmp_path / "tuned"
+    args = ["run", "--data", str(csv_file), "--target", "y", "--out", str(out), "--epochs", "2"]
+    code, stdout, _ = run_cli([*args, *TUNE, "--max-trials", "2"], capsys)
+    assert code == 0 and "top 2 of 2 trials" in stdout
+    first = json.loads((out / "tuning.json").read_text())
+    assert [t["status"] for t in first["trials"]] == ["COMPLETED", "COMPLETED"]
+    best = first["best"]["hyperparameters"]
+    model = dc.Forecaster.load(out / "model")
+    assert (model.units, model.layers, model.lookback) == (
+        best["units"],
+        best["layers"],
+        best["lookback"],
+    )
+    assert (out / "tuning.png").read_bytes()[:4] == b"\x89PNG"
+
+    code, _, _ = run_cli([*args, *TUNE, "--max-trials", "3"], capsys)  # resume: one more trial
+    second = json.loads((out / "tuning.json").read_text())
+    assert code == 0 and len(second["trials"]) == 3
+    for old, new in zip(first["trials"], second["trials"][:2]):
+        assert (old["trial_id"], old["score"]) == (new["trial_id"], new["score"])
+
+
+def test_bad_search_space_file_exits_2(csv_file, tmp_path, capsys):
+    space = write(tmp_path, "space.json", '{"units": {"low": 64, "high": 8}}')
+    code, _, err = run_cli(
+        [
+            "run",
+            "--data",
+            str(csv_file),
+            "--target",
+            "y",
+            "--out",
+            str(tmp_path / "o"),
+            "--tuner",
+            "random",
+            "--search-space",
+            str(space),
+        ],
+        capsys,
+    )
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and "space.json" in lines[0]
