@@ -13,6 +13,7 @@ of the repeats is reported.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 from functools import partial
@@ -75,6 +76,7 @@ def main() -> None:
     for run in contenders.values():  # warm-up: kernels, allocator, lazy imports
         run(x[:16], baseline[:16])
 
+    load_before = os.getloadavg()[0]  # other processes on the cores slow everything down
     rates: dict[str, list[float]] = {name: [] for name in contenders}
     results = {}
     for _ in range(args.repeats):
@@ -86,7 +88,8 @@ def main() -> None:
     reference = results["deepcast"]
     print(
         f"IG, {args.windows} windows x {args.steps} steps, 2x64 LSTM lookback {LOOKBACK}, "
-        f"{torch.get_num_threads()} torch threads, median of {args.repeats}:"
+        f"{torch.get_num_threads()} torch threads, median of {args.repeats} "
+        f"(1-min load average before/after: {load_before:.1f}/{os.getloadavg()[0]:.1f}):"
     )
     for name, values in rates.items():
         diff = np.linalg.norm(results[name] - reference) / np.linalg.norm(reference)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-import keras
 import numpy as np
 import pytest
 
+# isort: off
 import deepcast  # noqa: F401  (sets KERAS_BACKEND before keras is imported)
+import keras
+
+# isort: on
 from deepcast.models.lstm import build_lstm
 
 LOOKBACK, FEATURES = 12, 3

@@ -10,6 +10,7 @@ import pytest
 import torch
 from captum.attr import IntegratedGradients
 
+from deepcast import _backend
 from deepcast.errors import ConfigError
 from deepcast.explain import integrated_gradients
 from deepcast.explain.baselines import gaussian_blur
@@ -60,11 +61,11 @@ def test_completeness_on_a_trained_lstm():
     x = np.lib.stride_tricks.sliding_window_view(series[:-1], 24, axis=0)  # [N, F, 24]
     x = np.ascontiguousarray(x.transpose(0, 2, 1), dtype="float32")  # [N, 24, F]
     target = y[24:].astype("float32")[:, None]
-    torch.manual_seed(0)  # the initial weights
+    _backend.seed_everything(0)  # the initial weights
     model = build_lstm(24, 3, horizon=1, units=16, layers_=1, dropout=0.0)
-    model.compile(optimizer=keras.optimizers.Adam(0.01), loss="mse")
-    history = model.fit(x, target, epochs=3, batch_size=64, verbose=0)
-    assert history.history["loss"][-1] < 0.2  # it learned something worth explaining
+    model.compile(optimizer=keras.optimizers.Adam(0.02), loss="mse")
+    history = model.fit(x, target, epochs=4, batch_size=128, verbose=0)  # 24 steps, ~1 s
+    assert history.history["loss"][-1] < 0.05  # it learned something worth explaining
 
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a gap above 1% would warn: fail instead
@@ -106,3 +107,5 @@ def test_rejects_bad_inputs(lstm, windows):
         integrated_gradients(lstm, windows[0])
     with pytest.raises(ConfigError, match="batch_size"):
         integrated_gradients(lstm, windows, batch_size=0)
+    with pytest.raises(ConfigError, match=r"output_index must be in 0\.\.1"):
+        integrated_gradients(lstm, windows, output_index=2)

@@ -2,6 +2,9 @@
 
 Importance is the mean absolute attribution: signs cancel between windows (a lag that
 pushes some forecasts up and others down still matters), magnitudes do not.
+
+>>> by_lag(np.ones((2, 48, 3))).shape  # one importance per window row, oldest first
+(48,)
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -17,6 +18,9 @@ import pandas as pd
 from deepcast.errors import ConfigError
 from deepcast.explain import aggregation
 from deepcast.explain.integrated_gradients import IGResult
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
 @dataclass(frozen=True)
@@ -133,8 +137,8 @@ class Explanation:
         """`to_dict()` as a JSON string (what `attributions.json` holds)."""
         return json.dumps(self.to_dict(), indent=indent)
 
-    def plot(self, truth_cells=None):
-        """Lag x feature heatmap of mean |attribution| (a matplotlib Figure)."""
+    def plot(self, truth_cells: Sequence[tuple[str | int, int]] | None = None) -> Figure:
+        """Lag x feature heatmap of mean |attribution|; see `plots.heatmap_figure`."""
         from deepcast.explain.plots import heatmap_figure
 
         return heatmap_figure(self, truth_cells=truth_cells)

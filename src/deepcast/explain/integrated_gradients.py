@@ -75,6 +75,12 @@ def integrated_gradients(
         raise ConfigError(f"inputs must be windows [n, lookback, features]. Received: {x.shape}")
     if batch_size < 1:
         raise ConfigError(f"batch_size must be a positive integer. Received: {batch_size}")
+    horizon = getattr(model, "output_shape", (None,))[-1]  # unknown for subclassed models
+    if horizon is not None and not 0 <= output_index < horizon:
+        raise ConfigError(
+            f"output_index must be in 0..{horizon - 1} for a model with {horizon} outputs. "
+            f"Received: output_index={output_index}"
+        )
     b = resolve_baseline(baseline, x, blur_sigma)  # [n, L, F]
     alphas, weights = alphas_and_weights(steps, method)  # [S], [S]
     n = len(x)
