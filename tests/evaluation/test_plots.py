@@ -47,7 +47,7 @@ def test_figure_has_title_labels_and_rmse_legend(series):
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
     assert "LSTM forecast (RMSE 1.23)" in labels
     assert any(label.startswith("seasonal naive (RMSE") for label in labels)
-    assert "training (context)" in labels
+    assert "history (context)" in labels
     assert tuple(fig.get_size_inches()) == (12, 5)
 
 
@@ -61,7 +61,7 @@ def test_baseline_is_dashed_and_holdout_is_marked(series):
     ax = _figure(series).axes[0]
     dashed = [line for line in ax.get_lines() if line.get_linestyle() == "--"]
     assert len(dashed) == 1
-    assert any("hold-out" in text.get_text() for text in ax.texts)
+    assert any("forecasts begin" in text.get_text() for text in ax.texts)
 
 
 def test_zoom_adds_a_detail_panel(series):
