@@ -255,7 +255,7 @@ def test_nan_is_an_error_naming_column_count_and_first_row():
         validate_frame(df, target="y", features=[], source="f.csv")
     assert _one_line(err) == (
         "f.csv: column 'y' has 2 missing or infinite values (first at row 3, "
-        "2024-01-01 02:00:00: nan); pass fill=True to interpolate them"
+        "2024-01-01 02:00:00: nan); pass --fill (fill=True) to interpolate them"
     )
 
 

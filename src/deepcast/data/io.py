@@ -325,7 +325,7 @@ def _handle_missing(frame: pd.DataFrame, source: str, fill: bool) -> pd.DataFram
         row = int(np.argmax(bad[:, j]))
         raise DataError(
             f"{source}: column '{col}' has {counts[col]} missing or infinite values (first at "
-            f"row {row + 1}, {frame.index[row]}: {frame.iloc[row, j]}); pass fill=True to "
+            f"row {row + 1}, {frame.index[row]}: {frame.iloc[row, j]}); pass --fill (fill=True) to "
             "interpolate them"
         )
     detail = ", ".join(f"'{col}': {n}" for col, n in counts.items())
