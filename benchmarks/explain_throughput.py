@@ -38,7 +38,7 @@ def main() -> None:
     args = parser.parse_args()
 
     rng = np.random.default_rng(0)
-    model = build_lstm(LOOKBACK, FEATURES, horizon=1, units=64, layers_=2, dropout=0.0)
+    model = build_lstm(LOOKBACK, FEATURES, horizon=1, units=64, layers=2, dropout=0.0)
     model.set_weights([rng.normal(0, 0.2, w.shape).astype("float32") for w in model.weights])
     x = rng.normal(size=(args.windows, LOOKBACK, FEATURES)).astype("float32")
     baseline = np.zeros_like(x)

@@ -22,7 +22,7 @@ def val_loss(model, x, y) -> float:
 
 def test_early_stopping_restores_the_best_weights():
     _backend.seed_everything(0)
-    model = build_lstm(8, 2, 1, units=32, layers_=1, dropout=0.0)
+    model = build_lstm(8, 2, 1, units=32, layers=1, dropout=0.0)
     x, y = noise_problem(96, 0)
     xv, yv = noise_problem(64, 1)
     history = train(
@@ -45,7 +45,7 @@ def test_early_stopping_restores_the_best_weights():
 
 def test_without_validation_runs_exactly_the_epochs_asked():
     _backend.seed_everything(0)
-    model = build_lstm(8, 2, 1, units=8, layers_=1, dropout=0.0)
+    model = build_lstm(8, 2, 1, units=8, layers=1, dropout=0.0)
     x, y = noise_problem(64, 0)
     history = train(model, x, y, epochs=3, batch_size=16, verbose=False)
     assert [e["epoch"] for e in history.epochs] == [1, 2, 3]
@@ -54,7 +54,7 @@ def test_without_validation_runs_exactly_the_epochs_asked():
 
 def test_ctrl_c_ends_training_cleanly_and_keeps_the_best_weights(monkeypatch):
     _backend.seed_everything(0)
-    model = build_lstm(8, 2, 1, units=16, layers_=1, dropout=0.0)
+    model = build_lstm(8, 2, 1, units=16, layers=1, dropout=0.0)
     x, y = noise_problem(64, 0)
     xv, yv = noise_problem(32, 1)
     steps = {"n": 0}
@@ -75,7 +75,7 @@ def test_ctrl_c_ends_training_cleanly_and_keeps_the_best_weights(monkeypatch):
 
 def test_progress_bar_reports_epochs_and_losses(capsys):
     _backend.seed_everything(0)
-    model = build_lstm(8, 2, 1, units=8, layers_=1, dropout=0.0)
+    model = build_lstm(8, 2, 1, units=8, layers=1, dropout=0.0)
     x, y = noise_problem(64, 0)
     train(model, x, y, validation=(x, y), epochs=2, batch_size=32, verbose=True)
     err = capsys.readouterr().err

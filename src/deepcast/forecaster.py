@@ -38,6 +38,13 @@ _RULES = {
 }
 
 
+# Constructor arguments in order; `model` is stored as `model_name` (`model` is the Keras model).
+_PARAMS = (
+    "target", "lookback", "horizon", "model_name", "features", "units", "layers", "dropout",
+    "bidirectional", "learning_rate", "patience", "seasonal_period", "seed", "model_options",
+)  # fmt: skip
+
+
 class Forecaster:
     """A deep-learning forecaster of one target column from a multivariate series.
 
@@ -82,30 +89,15 @@ class Forecaster:
     # -- parameters -------------------------------------------------------------------------
     def get_params(self) -> dict:
         """The constructor arguments, as plain JSON-safe values."""
-        return {
-            "target": self.target,
-            "lookback": self.lookback,
-            "horizon": self.horizon,
-            "model": self.model_name,
-            "features": self.features,
-            "units": self.units,
-            "layers": self.layers,
-            "dropout": self.dropout,
-            "bidirectional": self.bidirectional,
-            "learning_rate": self.learning_rate,
-            "patience": self.patience,
-            "seasonal_period": self.seasonal_period,
-            "seed": self.seed,
-            "model_options": self.model_options,
-        }
+        params = {name: getattr(self, name) for name in _PARAMS}
+        params["model"] = params.pop("model_name")
+        return params
 
     def hyperparameters(self) -> dict:
-        """What the model builder receives."""
+        """What the model builder receives: the model's own hyperparameters and options."""
+        spec = models.spec(self.model_name)
         return {
-            "units": self.units,
-            "layers": self.layers,
-            "dropout": self.dropout,
-            "bidirectional": self.bidirectional,
+            **{name: getattr(self, name) for name in spec.hyperparameters},
             **self.model_options,
         }
 

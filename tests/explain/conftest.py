@@ -31,7 +31,7 @@ def windows() -> np.ndarray:
 @pytest.fixture(scope="session")
 def lstm() -> keras.Model:
     """2 x 16 LSTM to a 2-step horizon, random weights."""
-    return seeded(build_lstm(LOOKBACK, FEATURES, horizon=2, units=16, layers_=2, dropout=0.0), 0)
+    return seeded(build_lstm(LOOKBACK, FEATURES, horizon=2, units=16, layers=2, dropout=0.0), 0)
 
 
 @pytest.fixture(scope="session")

@@ -41,7 +41,7 @@ SCRIPT = textwrap.dedent(
 
 @pytest.mark.backends
 def test_tensorflow_and_jax_agree_with_torch(tmp_path, windows):
-    model = seeded(build_lstm(LOOKBACK, FEATURES, horizon=2, units=8, layers_=2, dropout=0.0), 5)
+    model = seeded(build_lstm(LOOKBACK, FEATURES, horizon=2, units=8, layers=2, dropout=0.0), 5)
     model.save(tmp_path / "model.keras")
     np.save(tmp_path / "inputs.npy", windows)
     torch_result = integrated_gradients(model, windows, "blur", steps=16, output_index=1)

@@ -62,7 +62,7 @@ def test_completeness_on_a_trained_lstm():
     x = np.ascontiguousarray(x.transpose(0, 2, 1), dtype="float32")  # [N, 24, F]
     target = y[24:].astype("float32")[:, None]
     _backend.seed_everything(0)  # the initial weights
-    model = build_lstm(24, 3, horizon=1, units=16, layers_=1, dropout=0.0)
+    model = build_lstm(24, 3, horizon=1, units=16, layers=1, dropout=0.0)
     model.compile(optimizer=keras.optimizers.Adam(0.02), loss="mse")
     history = model.fit(x, target, epochs=4, batch_size=128, verbose=0)  # 24 steps, ~1 s
     assert history.history["loss"][-1] < 0.05  # it learned something worth explaining

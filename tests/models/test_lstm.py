@@ -29,7 +29,7 @@ def stock_twin(model: keras.Model, bidirectional: bool) -> keras.Model:
 @pytest.mark.parametrize("bidirectional", [False, True])
 def test_fused_forward_and_gradients_match_stock_keras(bidirectional):
     keras.utils.set_random_seed(0)
-    model = build_lstm(12, 3, 2, units=16, layers_=2, dropout=0.0, bidirectional=bidirectional)
+    model = build_lstm(12, 3, 2, units=16, layers=2, dropout=0.0, bidirectional=bidirectional)
     twin = stock_twin(model, bidirectional)
     x = np.random.default_rng(1).normal(size=(8, 12, 3)).astype("float32")
 

@@ -10,13 +10,13 @@ where `FusedLSTM` simply is a `keras.layers.LSTM`.
 from __future__ import annotations
 
 import keras
-from keras import activations, layers
+from keras import activations
 
 from deepcast import _backend
 
 
 @keras.saving.register_keras_serializable(package="deepcast")
-class FusedLSTM(layers.LSTM):
+class FusedLSTM(keras.layers.LSTM):
     """`keras.layers.LSTM` that takes torch's fused LSTM kernel on CPU too.
 
     Same arguments, weights and config as `keras.layers.LSTM`:
@@ -93,6 +93,32 @@ def _fused_torch_lstm(
     return last, outputs, [h.squeeze(0), c.squeeze(0)]
 
 
+def build_lstm(
+    lookback: int,
+    n_features: int,
+    horizon: int,
+    units: int = 64,
+    layers: int = 2,
+    dropout: float = 0.1,
+    bidirectional: bool = False,
+) -> keras.Model:
+    """Stacked LSTM with a dense head to all `horizon` steps at once (direct strategy).
+
+    [B, lookback, F] -> LSTM x layers -> [B, units] (x2 if bidirectional) -> Dense -> [B, horizon]
+
+    >>> build_lstm(48, 3, 24, units=32).output_shape
+    (None, 24)
+    """
+    inputs = keras.Input(shape=(lookback, n_features), name="window")
+    x = inputs
+    for i in range(layers):
+        last = i == layers - 1
+        rnn = FusedLSTM(units, return_sequences=not last, dropout=dropout, name=f"lstm_{i + 1}")
+        x = keras.layers.Bidirectional(rnn, name=f"bilstm_{i + 1}")(x) if bidirectional else rnn(x)
+    outputs = keras.layers.Dense(horizon, name="forecast")(x)
+    return keras.Model(inputs, outputs, name="deepcast_lstm")
+
+
 class LSTMSpec:
     """Registry entry: capabilities the framework may ask about, and the builder."""
 
@@ -100,41 +126,4 @@ class LSTMSpec:
     hyperparameters = ("units", "layers", "dropout", "bidirectional")
     supports_dropout_sampling = True
     supports_attention = False
-
-    @staticmethod
-    def build(
-        lookback: int,
-        n_features: int,
-        horizon: int,
-        units: int = 64,
-        layers: int = 2,
-        dropout: float = 0.1,
-        bidirectional: bool = False,
-    ) -> keras.Model:
-        return build_lstm(lookback, n_features, horizon, units, layers, dropout, bidirectional)
-
-
-def build_lstm(
-    lookback: int,
-    n_features: int,
-    horizon: int,
-    units: int = 64,
-    layers_: int = 2,
-    dropout: float = 0.1,
-    bidirectional: bool = False,
-) -> keras.Model:
-    """Stacked LSTM with a dense head to all `horizon` steps at once (direct strategy).
-
-    [B, lookback, F] -> LSTM x layers_ -> [B, units] (x2 if bidirectional) -> Dense -> [B, horizon]
-
-    >>> build_lstm(48, 3, 24, units=32).output_shape
-    (None, 24)
-    """
-    inputs = keras.Input(shape=(lookback, n_features), name="window")
-    x = inputs
-    for i in range(layers_):
-        last = i == layers_ - 1
-        rnn = FusedLSTM(units, return_sequences=not last, dropout=dropout, name=f"lstm_{i + 1}")
-        x = layers.Bidirectional(rnn, name=f"bilstm_{i + 1}")(x) if bidirectional else rnn(x)
-    outputs = layers.Dense(horizon, name="forecast")(x)
-    return keras.Model(inputs, outputs, name="deepcast_lstm")
+    build = staticmethod(build_lstm)
