@@ -96,7 +96,9 @@ def tune(
     is run again; a larger `max_trials` adds trials); `overwrite=True` starts afresh.
     """
     forecaster_args = dict(forecaster_args or {})
-    _check_arguments(algorithm, max_trials, epochs, batch_size, executions_per_trial)
+    _check_arguments(
+        algorithm, max_trials, epochs, batch_size, executions_per_trial, hyperband_factor
+    )
     _check_forecaster_args(forecaster_args)
     seed = int(forecaster_args.get("seed", 0) if seed is None else seed)
     space = resolve_space(
@@ -215,7 +217,9 @@ def _forecaster_objective(train, validation, target, forecaster_args, batch_size
 
 
 # -- checks ----------------------------------------------------------------------------------
-def _check_arguments(algorithm, max_trials, epochs, batch_size, executions_per_trial) -> None:
+def _check_arguments(
+    algorithm, max_trials, epochs, batch_size, executions_per_trial, hyperband_factor
+) -> None:
     if algorithm not in ALGORITHMS:
         raise ConfigError(
             f"tuner must be one of {', '.join(ALGORITHMS)}. Received: tuner={algorithm!r}"
@@ -227,9 +231,11 @@ def _check_arguments(algorithm, max_trials, epochs, batch_size, executions_per_t
         "epochs": epochs,
         "batch_size": batch_size,
         "executions_per_trial": executions_per_trial,
+        "hyperband_factor": hyperband_factor,
     }
     rules = {k: _params.positive_int() for k in values}
     rules["max_trials"] = _params.Rule(int, lambda v: v >= 1, "a positive integer or None")
+    rules["hyperband_factor"] = _params.Rule(int, lambda v: v >= 2, "an integer >= 2")
     _params.check("tune", values, rules)
 
 

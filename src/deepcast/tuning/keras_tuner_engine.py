@@ -37,7 +37,6 @@ from deepcast.tuning.space import Choice, Float, Int, SearchSpace
 
 logger = logging.getLogger(__name__)
 
-ALGORITHMS = ("random", "hyperband", "bayesian")
 OBJECTIVE = "val_loss"
 PROJECT = "keras_tuner"  # KerasTuner's project folder inside the tuning directory
 
