@@ -14,6 +14,7 @@ from deepcast import (
 from deepcast.data.windows import split
 from deepcast.errors import ConfigError, DataError, DeepcastError, ModelFileError, NotFittedError
 from deepcast.forecaster import Forecaster
+from deepcast.tuning import tune
 
 __version__ = "0.1.0"
 
@@ -29,4 +30,5 @@ __all__ = [
     "datasets",
     "load",
     "split",
+    "tune",
 ]

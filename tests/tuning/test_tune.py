@@ -132,3 +132,10 @@ def test_bad_input_fails_before_training(parts, tmp_path):
     with pytest.raises(ConfigError, match="unknown Forecaster argument 'neurons'"):
         small_tune(parts, tmp_path / "d", forecaster_args={"neurons": 3})
     assert not (tmp_path / "a").exists()
+
+
+def test_tune_is_part_of_the_public_api():
+    import deepcast as dc
+    from deepcast import tuning
+
+    assert dc.tune is tuning.tune and "tune" in dc.__all__
