@@ -4,14 +4,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench accuracy clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# torch is pinned to the CPU build first (constraints.txt), then the package with its extras
 	$(BIN)/python -m pip install --quiet -c constraints.txt torch
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev,datasets]"
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -26,6 +26,14 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/train_throughput.py
+
+# The peers (Darts, NeuralForecast) are benchmark-only: installed here, never by demo or test.
+$(VENV)/.peers-stamp: $(STAMP)
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev,datasets,peers]"
+	touch $@
+
+accuracy: $(VENV)/.peers-stamp
+	$(BIN)/python benchmarks/accuracy.py
 
 clean:
 	rm -rf $(VENV) runs build *.egg-info src/*.egg-info

@@ -50,26 +50,32 @@ def _parser() -> argparse.ArgumentParser:
     demo.set_defaults(handler=_demo)
 
     run = commands.add_parser("run", help="fit, evaluate and save a forecaster on a file")
-    run.add_argument("--data", required=True, type=Path, help="CSV or Parquet file")
-    run.add_argument("--target", required=True, help="column to forecast")
-    run.add_argument("--time-col", default=None, help="timestamp column (default: detected)")
-    run.add_argument("--features", default=None, help="comma-separated input columns")
-    run.add_argument("--fill", action="store_true", help="interpolate NaN/inf instead of failing")
-    run.add_argument("--lookback", type=int, default=48)
-    run.add_argument("--horizon", type=int, default=1)
-    run.add_argument("--model", default="lstm")
-    run.add_argument("--units", type=int, default=64)
-    run.add_argument("--layers", type=int, default=2)
-    run.add_argument("--dropout", type=float, default=0.1)
-    run.add_argument("--bidirectional", action="store_true")
-    run.add_argument("--learning-rate", type=float, default=1e-3)
-    run.add_argument("--epochs", type=int, default=50)
-    run.add_argument("--batch-size", type=int, default=64)
-    run.add_argument("--seasonal-period", type=int, default=None)
-    run.add_argument("--seed", type=int, default=0)
+    _data_arguments(run)
+    _model_arguments(run)
     run.add_argument("--out", default="runs/run", type=Path)
     _tuning_arguments(run)
     run.set_defaults(handler=_run)
+
+    backtest = commands.add_parser(
+        "backtest", help="rolling-origin backtest: expanding-window folds, per-fold metrics"
+    )
+    _data_arguments(backtest)
+    _model_arguments(backtest)
+    backtest.add_argument("--folds", type=int, default=5)
+    backtest.add_argument(
+        "--fold-size", type=int, default=None, help="test rows per fold (default: 10%% of rows)"
+    )
+    backtest.add_argument(
+        "--no-retrain",
+        dest="retrain",
+        action="store_false",
+        help="train once on the first fold's rows instead of once per fold",
+    )
+    backtest.add_argument("--out", default="runs/backtest", type=Path)
+    backtest.set_defaults(handler=_backtest)
+
+    datasets = commands.add_parser("datasets", help="the bundled real data sets, as a table")
+    datasets.set_defaults(handler=_datasets)
 
     explain = commands.add_parser("explain", help="attribute a saved model's forecasts")
     explain.add_argument("--model", required=True, type=Path, help="a saved model directory")
@@ -83,6 +89,123 @@ def _parser() -> argparse.ArgumentParser:
     explain.add_argument("--out", default="runs/explain", type=Path)
     explain.set_defaults(handler=_explain)
     return parser
+
+
+def _data_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("data")
+    group.add_argument(
+        "--data",
+        required=True,
+        help="CSV or Parquet file, or the name of a bundled data set (see `deepcast datasets`)",
+    )
+    group.add_argument(
+        "--target",
+        default=None,
+        help="column to forecast (default for a bundled data set: its own)",
+    )
+    group.add_argument("--time-col", default=None, help="timestamp column (default: detected)")
+    group.add_argument("--features", default=None, help="comma-separated input columns")
+    group.add_argument(
+        "--fill",
+        action="store_true",
+        help="insert missing timestamps and interpolate NaN/inf instead of failing",
+    )
+    group.add_argument(
+        "--resample", default=None, metavar="RULE", help="aggregate to a coarser step: 1h, D, W"
+    )
+    group.add_argument(
+        "--aggregate",
+        default="mean",
+        choices=["mean", "sum", "min", "max", "first", "last"],
+        help="how --resample combines numeric rows (default: mean)",
+    )
+
+
+def _model_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("model")
+    group.add_argument("--lookback", type=int, default=48)
+    group.add_argument("--horizon", type=int, default=1)
+    group.add_argument("--model", default="lstm")
+    group.add_argument("--units", type=int, default=64)
+    group.add_argument("--layers", type=int, default=2)
+    group.add_argument("--dropout", type=float, default=0.1)
+    group.add_argument("--bidirectional", action="store_true")
+    group.add_argument("--learning-rate", type=float, default=1e-3)
+    group.add_argument("--epochs", type=int, default=50)
+    group.add_argument("--batch-size", type=int, default=64)
+    group.add_argument(
+        "--seasonal-period",
+        default=None,
+        metavar="N[,N...]",
+        help="seasonal period(s) in rows, primary first (default: from the timestamps)",
+    )
+    group.add_argument(
+        "--calendar", action="store_true", help="add hour/day-of-week sine-cosine inputs"
+    )
+    group.add_argument("--seed", type=int, default=0)
+
+
+def _load_data(args):
+    """The prepared frame, its target and a label for messages, from --data (a file or a
+    bundled data set's name)."""
+    from deepcast import datasets
+    from deepcast.data.io import read_table
+    from deepcast.data.prepare import prepare
+    from deepcast.errors import ConfigError
+
+    features = _features(args)
+    path = Path(args.data)
+    if not path.exists() and args.data in datasets.names():
+        info = datasets.info(args.data)
+        df, source = datasets.load(args.data), args.data
+        target = args.target or info.target
+    else:
+        if args.target is None:
+            raise ConfigError(f"--target is required for a data file ({args.data})")
+        df, source, target = read_table(path, time_col=args.time_col), path.name, args.target
+    frame = prepare(
+        df,
+        target,
+        features,
+        resample=args.resample,
+        how=args.aggregate,
+        fill=args.fill,
+        source=source,
+    )
+    return frame, target, source
+
+
+def _features(args) -> list[str] | None:
+    return [c.strip() for c in args.features.split(",")] if args.features else None
+
+
+def _forecaster_args(args) -> dict:
+    from deepcast.errors import ConfigError
+
+    period = None
+    if args.seasonal_period:
+        try:
+            periods = [int(p) for p in args.seasonal_period.split(",")]
+        except ValueError:
+            raise ConfigError(
+                f"--seasonal-period must be integers such as 24 or 24,168. "
+                f"Received: {args.seasonal_period!r}"
+            ) from None
+        period = periods[0] if len(periods) == 1 else periods
+    return {
+        "lookback": args.lookback,
+        "horizon": args.horizon,
+        "model": args.model,
+        "features": _features(args),
+        "units": args.units,
+        "layers": args.layers,
+        "dropout": args.dropout,
+        "bidirectional": args.bidirectional,
+        "learning_rate": args.learning_rate,
+        "seasonal_period": period,
+        "calendar": args.calendar,
+        "seed": args.seed,
+    }
 
 
 def _tuning_arguments(parser: argparse.ArgumentParser) -> None:
@@ -162,35 +285,51 @@ def _demo(args) -> int:
 
 def _run(args) -> int:
     from deepcast import pipeline
-    from deepcast.data.io import load_frame
 
-    features = [c.strip() for c in args.features.split(",")] if args.features else None
-    df = load_frame(
-        args.data, args.target, time_col=args.time_col, features=features, fill=args.fill
-    )
+    df, target, source = _load_data(args)
     result = pipeline.run(
         df,
-        target=args.target,
+        target=target,
         out=args.out,
-        forecaster_args={
-            "lookback": args.lookback,
-            "horizon": args.horizon,
-            "model": args.model,
-            "features": features,
-            "units": args.units,
-            "layers": args.layers,
-            "dropout": args.dropout,
-            "bidirectional": args.bidirectional,
-            "learning_rate": args.learning_rate,
-            "seasonal_period": args.seasonal_period,
-            "seed": args.seed,
-        },
+        forecaster_args=_forecaster_args(args),
         epochs=args.epochs,
         batch_size=args.batch_size,
         tuning=_tuning_options(args),
-        source=str(args.data),
+        source=source,
     )
     _report(result)
+    return 0
+
+
+def _backtest(args) -> int:
+    from deepcast import pipeline
+
+    df, target, source = _load_data(args)
+    result = pipeline.backtest(
+        df,
+        target=target,
+        out=args.out,
+        forecaster_args=_forecaster_args(args),
+        folds=args.folds,
+        fold_size=args.fold_size,
+        retrain=args.retrain,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        source=source,
+    )
+    print(result.table())
+    skill = pipeline.backtest_summary(result)
+    if skill:
+        print(skill)
+    print(f"wrote {args.out}/backtest.json, backtest.png")
+    return 0
+
+
+def _datasets(args) -> int:
+    from deepcast import datasets
+    from deepcast.pipeline import datasets_table
+
+    print(datasets_table(datasets.catalogue()))
     return 0
 
 
@@ -204,7 +343,7 @@ def _explain(args) -> int:
         args.data,
         forecaster.target,
         time_col=args.time_col,
-        features=forecaster.feature_names_[1:],
+        features=forecaster.input_columns[1:],
     )
     report = pipeline.explain(
         forecaster, df, args.out, steps=args.steps, max_windows=args.max_windows

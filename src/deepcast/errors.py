@@ -22,3 +22,7 @@ class NotFittedError(DeepcastError, AttributeError):
 
 class ConfigError(DeepcastError, ValueError):
     """An argument or configuration value (CLI flag, search space, option) is invalid."""
+
+
+class MissingExtraError(DeepcastError, ImportError):
+    """An optional package is needed and not installed; the message says what to install."""

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from deepcast import _backend, _params, models
+from deepcast.data.encoding import FeatureEncoder
 from deepcast.data.io import validate_frame
 from deepcast.data.windows import Scaler, sliding_windows
 from deepcast.errors import ConfigError, DataError, NotFittedError
@@ -34,14 +35,14 @@ _RULES = {
     "learning_rate": _params.positive_float(),
     "patience": _params.positive_int(),
     "seed": _params.Rule(int, lambda v: v >= 0, "a non-negative integer"),
-    "seasonal_period": _params.Rule(int, lambda v: v >= 1, "a positive integer or None"),
 }
 
 
 # Constructor arguments in order; `model` is stored as `model_name` (`model` is the Keras model).
 _PARAMS = (
     "target", "lookback", "horizon", "model_name", "features", "units", "layers", "dropout",
-    "bidirectional", "learning_rate", "patience", "seasonal_period", "seed", "model_options",
+    "bidirectional", "learning_rate", "patience", "seasonal_period", "calendar", "seed",
+    "model_options",
 )  # fmt: skip
 
 
@@ -49,8 +50,11 @@ class Forecaster:
     """A deep-learning forecaster of one target column from a multivariate series.
 
     Inputs are the target's own history plus every other numeric column, unless `features`
-    names them. The model maps `lookback` scaled rows to `horizon` future target values
-    (direct multi-step). Hyperparameters are stored as given; they are checked in `fit`.
+    names them; boolean columns count as 0/1 and categorical ones are one-hot encoded, and
+    `calendar=True` adds hour/day sine-cosine features. The model maps `lookback` scaled rows
+    to `horizon` future target values (direct multi-step). `seasonal_period` is one period or
+    a list (the first is primary); None infers them from the timestamps (hourly: 24 and 168).
+    Hyperparameters are stored as given; they are checked in `fit`.
     """
 
     def __init__(
@@ -67,7 +71,8 @@ class Forecaster:
         bidirectional: bool = False,
         learning_rate: float = 1e-3,
         patience: int = 5,
-        seasonal_period: int | None = None,
+        seasonal_period: int | list[int] | None = None,
+        calendar: bool = False,
         seed: int = 0,
         model_options: dict | None = None,
     ):
@@ -83,6 +88,7 @@ class Forecaster:
         self.learning_rate = learning_rate
         self.patience = patience
         self.seasonal_period = seasonal_period
+        self.calendar = calendar
         self.seed = seed
         self.model_options = dict(model_options or {})
 
@@ -126,11 +132,19 @@ class Forecaster:
             {"epochs": _params.positive_int(), "batch_size": _params.positive_int()},
         )
         models.spec(self.model_name)  # unknown model names fail before any work
-        frame = validate_frame(train_data, self.target, self.features, source="train")
+        self.encoder_ = FeatureEncoder.fit(
+            train_data, self.target, self.features, calendar=self.calendar
+        )
+        frame = validate_frame(
+            self.encoder_.transform(train_data, "train"),
+            self.target,
+            self.encoder_.input_columns(self.features),
+            source="train",
+        )
         self.feature_names_ = list(frame.columns)  # target first, then the covariates
         self._check_rows(len(frame), "train", minimum=self.lookback + self.horizon + 1)
         self.scaler_ = Scaler.fit(frame.to_numpy())
-        self.seasonal_period_ = self.seasonal_period or baselines.infer_seasonal_period(frame.index)
+        self.seasonal_periods_ = self._seasonal_periods(frame.index)
         x, y = self._windows(frame)
 
         val_windows = None
@@ -184,14 +198,22 @@ class Forecaster:
         columns = [f"{self.target}[t+{h}]" for h in range(1, self.horizon + 1)]
         return pd.DataFrame(forecasts, index=origins.rename("origin"), columns=columns)
 
-    def evaluate(self, data: pd.DataFrame) -> dict:
+    def evaluate(self, data: pd.DataFrame, history: pd.DataFrame | None = None) -> dict:
         """Hold-out metrics in original units, next to the naive, seasonal-naive and linear
-        baselines, all scored on the same forecast origins and targets."""
-        scored = self._scored_forecasts(self._frame(data, "data"))
+        baselines, all scored on the same forecast origins and targets.
+
+        Without `history`, the first rows of `data` serve only as model input. With it (the
+        rows just before `data`, e.g. train + validation), every row of `data` is forecast and
+        scored, so models with different lookbacks are compared on the same targets. A
+        seasonal-naive baseline per seasonal period is reported ("seasonal_naive" for the
+        primary period, "seasonal_naive_<period>" for the others) when the history covers it.
+        """
+        scored = self._scored_forecasts(data, history)
         result = metrics.all_metrics(scored["actual"], scored["model"], self.mase_scale_)
+        names = ["naive", *(k for k in scored if k.startswith("seasonal_naive")), "linear"]
         result["baselines"] = {
             name: metrics.all_metrics(scored["actual"], scored[name], self.mase_scale_)
-            for name in ("naive", "seasonal_naive", "linear")
+            for name in names
         }
         snaive_rmse = result["baselines"]["seasonal_naive"]["rmse"]
         result["skill_vs_seasonal_naive"] = (
@@ -199,27 +221,27 @@ class Forecaster:
         )
         result.update(
             n_forecasts=len(scored["origins"]),
+            first_target=str(scored["times"][0]),
             horizon=self.horizon,
             seasonal_period=self.seasonal_period_,
+            seasonal_periods=list(self.seasonal_periods_),
             target=self.target,
         )
         return result
 
     def plot_forecast(self, data: pd.DataFrame, context: pd.DataFrame | None = None):
         """A figure of one-step-ahead forecasts against the actual values of `data`, with the
-        tail of `context` (e.g. the training part) for orientation and the seasonal-naive
-        baseline for comparison."""
+        tail of `context` (the rows just before `data`, e.g. the training part) for orientation
+        and the seasonal-naive baseline for comparison. With `context`, every row of `data` is
+        forecast, as in `evaluate(data, history=context)`."""
         from deepcast.evaluation.plots import forecast_figure
 
-        frame = self._frame(data, "data")
-        scored = self._scored_forecasts(frame)
-        times = frame.index[scored["origins"] + 1]
+        scored = self._scored_forecasts(data, context)
+        times = scored["times"]
         rmse = {"model": metrics.rmse(scored["actual"][:, 0], scored["model"][:, 0])}
-        # Context: recent history, then the hold-out rows that only serve as model input.
-        history = frame.iloc[: scored["origins"][0] + 1]
-        if context is not None:
-            tail = self._frame(context, "context").iloc[-3 * self.seasonal_period_ :]
-            history = pd.concat([tail, history])
+        # Context: recent history up to the first forecast origin.
+        history = scored["frame"].iloc[: scored["origins"][0] + 1]
+        history = history.iloc[-3 * self.seasonal_period_ :]
         context_kw = {
             "context_timestamps": history.index,
             "context_actual": history[self.target].to_numpy(),
@@ -235,6 +257,39 @@ class Forecaster:
             title=f"One-step-ahead forecast of {self.target} on hold-out data",
             zoom=min(len(times), 7 * self.seasonal_period_) if len(times) > 500 else None,
             **context_kw,
+        )
+
+    def backtest(
+        self,
+        data: pd.DataFrame,
+        folds: int = 5,
+        *,
+        retrain: bool = True,
+        fold_size: int | None = None,
+        val: float = 0.15,
+        epochs: int = 50,
+        batch_size: int = 64,
+        verbose: bool | None = None,
+    ):
+        """Rolling-origin backtest of this configuration over expanding-window folds of
+        `data`: per-fold and aggregate metrics next to the baselines (`BacktestResult`).
+
+        Each fold trains a fresh copy on the rows before its test block (scaling refit on
+        that fold's training rows), or with `retrain=False` one copy on the first fold's.
+        This forecaster itself is not fitted or changed.
+        """
+        from deepcast.evaluation.backtest import backtest
+
+        return backtest(
+            self,
+            data,
+            folds,
+            retrain=retrain,
+            fold_size=fold_size,
+            val=val,
+            epochs=epochs,
+            batch_size=batch_size,
+            verbose=verbose,
         )
 
     # -- explaining --------------------------------------------------------------------------
@@ -297,6 +352,13 @@ class Forecaster:
         return load_forecaster(path)
 
     @property
+    def input_columns(self) -> list[str]:
+        """The data's own columns the model reads, target first (before one-hot and calendar
+        encoding; `feature_names_` lists the encoded model inputs)."""
+        self._check_fitted()
+        return self.encoder_.source_columns(self.feature_names_)
+
+    @property
     def model(self) -> keras.Model:
         """The Keras model: scaled windows (n, lookback, n_features) -> (n, horizon)."""
         self._check_fitted()
@@ -320,7 +382,28 @@ class Forecaster:
         return self._validated(data, source)
 
     def _validated(self, data: pd.DataFrame, source: str) -> pd.DataFrame:
-        return validate_frame(data, self.target, self.feature_names_[1:], source=source)
+        encoded = self.encoder_.transform(data, source)
+        return validate_frame(encoded, self.target, self.feature_names_[1:], source=source)
+
+    @property
+    def seasonal_period_(self) -> int:
+        """The primary seasonal period in rows (of the seasonal-naive baseline and MASE)."""
+        return self.seasonal_periods_[0]
+
+    def _seasonal_periods(self, index: pd.DatetimeIndex) -> list[int]:
+        given = self.seasonal_period
+        if given is None:
+            return baselines.seasonal_periods(index)
+        periods = list(given) if isinstance(given, (list, tuple)) else [given]
+        for period in periods:
+            if isinstance(period, bool) or not isinstance(period, (int, np.integer)) or period < 1:
+                raise ConfigError(
+                    "seasonal_period must be a positive integer, a list of them, or None. "
+                    f"Received: seasonal_period={given!r}"
+                )
+        if not periods:
+            raise ConfigError("seasonal_period must not be an empty list")
+        return [int(p) for p in periods]
 
     def _windows(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         scaled = self.scaler_.transform(frame.to_numpy())  # [T, F], target is column 0
@@ -337,27 +420,48 @@ class Forecaster:
         scaled = self.model_.predict(x, batch_size=1024, verbose=0)  # [N, H]
         return self.scaler_.inverse(scaled, column=0)
 
-    def _scored_forecasts(self, frame: pd.DataFrame) -> dict:
-        """Model and baseline forecasts at every origin that has both enough history for the
-        model and the seasonal baseline, and all H actual values."""
-        n, period = len(frame), self.seasonal_period_
-        first = max(self.lookback, period) - 1
+    def _scored_forecasts(self, data: pd.DataFrame, history: pd.DataFrame | None) -> dict:
+        """Model and baseline forecasts at every origin that has enough history for the model
+        and the primary seasonal baseline, and whose H actual values lie in `data`."""
+        frame = self._frame(data, "data")
+        periods = self.seasonal_periods_
+        n_history = 0
+        if history is not None:
+            past = self._frame(history, "history")
+            if len(past) and len(frame) and past.index[-1] >= frame.index[0]:
+                raise DataError(
+                    f"history must end before data starts; history ends {past.index[-1]}, "
+                    f"data starts {frame.index[0]}"
+                )
+            past = past.iloc[max(0, len(past) - max(self.lookback, *periods)) :]
+            n_history = len(past)
+            frame = pd.concat([past, frame])
+        n = len(frame)
+        first = max(n_history, self.lookback, periods[0]) - 1
         origins = np.arange(first, n - self.horizon)
         if len(origins) == 0:
             raise DataError(
-                f"data: {n} rows are too few to score; need more than "
-                f"max(lookback {self.lookback}, seasonal period {period}) + horizon "
-                f"{self.horizon} - 1 rows"
+                f"data: {n - n_history} rows are too few to score; with {n_history} rows of "
+                f"history, lookback {self.lookback}, seasonal period {periods[0]} and horizon "
+                f"{self.horizon}, no forecast has all its targets in the data"
             )
         target = frame[self.target].to_numpy()
         x = self._input_windows(frame)[origins - (self.lookback - 1)]
         steps = np.arange(1, self.horizon + 1)
         linear = self.linear_baseline_.predict(x)
-        return {
+        scored = {
+            "frame": frame,
             "origins": origins,
+            "times": frame.index[origins + 1],
             "actual": target[origins[:, None] + steps],
             "model": self._predict_windows(x),
             "naive": baselines.naive(target, origins, self.horizon),
-            "seasonal_naive": baselines.seasonal_naive(target, origins, self.horizon, period),
-            "linear": self.scaler_.inverse(linear, column=0),
         }
+        for i, period in enumerate(periods):
+            if period - 1 > first:
+                logger.info("seasonal naive with period %d skipped: too little history", period)
+                continue
+            name = "seasonal_naive" if i == 0 else f"seasonal_naive_{period}"
+            scored[name] = baselines.seasonal_naive(target, origins, self.horizon, period)
+        scored["linear"] = self.scaler_.inverse(linear, column=0)
+        return scored

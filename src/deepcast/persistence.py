@@ -15,6 +15,7 @@ import pandas as pd
 
 import deepcast
 from deepcast import _atomic, _backend
+from deepcast.data.encoding import FeatureEncoder
 from deepcast.data.windows import Scaler
 from deepcast.errors import ModelFileError
 from deepcast.evaluation.baselines import LinearBaseline
@@ -35,6 +36,8 @@ def save_forecaster(forecaster, path: str | Path) -> Path:
         "feature_names": forecaster.feature_names_,
         "scaler": forecaster.scaler_.to_json(),
         "seasonal_period": forecaster.seasonal_period_,
+        "seasonal_periods": forecaster.seasonal_periods_,
+        "encoder": forecaster.encoder_.to_json(),
         "mase_scale": forecaster.mase_scale_,
         "linear_baseline": forecaster.linear_baseline_.to_json(),
         "train_end": forecaster.train_end_.isoformat(),
@@ -61,7 +64,9 @@ def load_forecaster(path: str | Path):
         forecaster = Forecaster(**params)
         forecaster.feature_names_ = list(state["feature_names"])
         forecaster.scaler_ = Scaler.from_json(state["scaler"])
-        forecaster.seasonal_period_ = int(state["seasonal_period"])
+        periods = state.get("seasonal_periods", [state["seasonal_period"]])
+        forecaster.seasonal_periods_ = [int(p) for p in periods]
+        forecaster.encoder_ = FeatureEncoder.from_json(state.get("encoder"))
         forecaster.mase_scale_ = float(state["mase_scale"])
         forecaster.linear_baseline_ = LinearBaseline.from_json(state["linear_baseline"])
         forecaster.train_end_ = pd.Timestamp(state["train_end"])

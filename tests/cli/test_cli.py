@@ -34,7 +34,11 @@ def test_run_writes_metrics_plot_and_model(csv_file, tmp_path, capsys):
     assert code == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert {"rmse", "mae", "mape", "smape", "mase", "baselines"} <= set(metrics)
-    assert set(metrics["baselines"]) == {"naive", "seasonal_naive", "linear"}
+    # Hourly data: a daily (primary) and a weekly seasonal naive.
+    assert set(metrics["baselines"]) == {"naive", "seasonal_naive", "seasonal_naive_168", "linear"}
+    # With train + validation as history, every test row is a forecast target.
+    assert metrics["n_forecasts"] == metrics["data"]["rows"]["test"] - metrics["horizon"] + 1
+    assert metrics["first_target"] == metrics["data"]["test_start"]
     assert (out / "forecast.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     loaded = dc.Forecaster.load(out / "model")
     assert loaded.feature_names_ == ["y", "x1", "x2"] and loaded.lookback == 24
@@ -187,3 +191,51 @@ def test_bad_search_space_file_exits_2(csv_file, tmp_path, capsys):
     )
     lines = err.strip().splitlines()
     assert code == 2 and len(lines) == 1 and "space.json" in lines[0]
+
+
+def test_run_on_a_bundled_data_set_by_name_uses_its_target(tmp_path, capsys):
+    out = tmp_path / "aapl"
+    args = ["run", "--data", "aapl_stock", "--lookback", "10", "--units", "8", "--layers", "1"]
+    code, _, _ = run_cli([*args, "--epochs", "1", "--out", str(out)], capsys)
+    assert code == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["target"] == "close" and metrics["data"]["source"] == "aapl_stock"
+    assert metrics["seasonal_periods"] == [5]  # trading days: a week is 5 rows
+
+
+def test_run_resampled_with_calendar_features(tmp_path, capsys):
+    out = tmp_path / "elec"
+    args = ["run", "--data", "vic_elec", "--resample", "D", "--calendar", "--lookback", "14"]
+    code, _, _ = run_cli(
+        [*args, "--units", "8", "--layers", "1", "--epochs", "1", "--out", str(out)], capsys
+    )
+    assert code == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert sum(metrics["data"]["rows"].values()) == 1096  # 2012-2014, one row per day
+    assert set(metrics["baselines"]) == {"naive", "seasonal_naive", "seasonal_naive_365", "linear"}
+    loaded = dc.Forecaster.load(out / "model")
+    assert loaded.feature_names_ == [
+        "demand", "temperature", "holiday", "dow_sin", "dow_cos", "doy_sin", "doy_cos",
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--data", "beijing_pm25"], "beijing_pm25: column 'pm25' has 2067 missing"),
+        (["--data", "{csv}"], "--target is required for a data file"),
+        (
+            ["--data", "{csv}", "--target", "y", "--resample", "30min"],
+            "finer than the data's step h",
+        ),
+        (
+            ["--data", "{csv}", "--target", "y", "--seasonal-period", "24,x"],
+            "--seasonal-period must be",
+        ),
+    ],
+)
+def test_real_data_mistakes_are_one_line_and_exit_2(args, message, csv_file, capsys):
+    args = [a.replace("{csv}", str(csv_file)) for a in args]
+    code, _, err = run_cli(["run", *args, "--out", "unused"], capsys)
+    assert code == 2
+    assert err.strip().count("\n") == 0 and message in err

@@ -254,14 +254,15 @@ def test_nan_is_an_error_naming_column_count_and_first_row():
     with pytest.raises(DataError) as err:
         validate_frame(df, target="y", features=[], source="f.csv")
     assert _one_line(err) == (
-        "f.csv: column 'y' has 2 missing or infinite values (first at row 3, "
-        "2024-01-01 02:00:00: nan); pass --fill (fill=True) to interpolate them"
+        "f.csv: column 'y' has 2 missing or infinite values in 2 runs (first at row 3, "
+        "2024-01-01 02:00:00: nan; longest 1 rows from 2024-01-01 02:00:00); pass --fill "
+        "(fill=True) to interpolate them"
     )
 
 
 def test_inf_is_an_error():
     df = _frame(y=[0.0, 1.0, 2.0, 3.0, 4.0, 5.0], x=[0.0, -np.inf, 2.0, 3.0, 4.0, 5.0])
-    with pytest.raises(DataError, match=r"column 'x' has 1 missing .* row 2, .*: -inf\)"):
+    with pytest.raises(DataError, match=r"column 'x' has 1 missing .* row 2, .*: -inf; longest 1 rows"):
         validate_frame(df, target="y", features=["x"])
 
 

@@ -20,6 +20,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from deepcast.data.encoding import MAX_LEVELS, is_categorical
+from deepcast.data.regularity import Gaps
 from deepcast.errors import ConfigError, DataError
 
 logger = logging.getLogger(__name__)
@@ -195,12 +197,15 @@ def validate_frame(
     features: list[str] | None = None,
     source: str = "data",
     fill: bool = False,
+    categorical: bool = False,
 ) -> pd.DataFrame:
     """A clean float64 frame with columns [target, *features], sorted by its DatetimeIndex.
 
     `features=None` takes every other numeric column; a text column counts as numeric when
     most of its values are numbers (so a stray "n/a" is reported, not silently dropped), and
-    other text columns are skipped with a warning. Booleans become 0/1.
+    other text columns are skipped with a warning. Booleans become 0/1. With
+    `categorical=True`, categorical columns (few distinct text values, or the "category"
+    dtype) are kept as pandas categories for a `FeatureEncoder` to one-hot, not skipped.
 
     Decisions: unsorted timestamps are sorted, with a logged warning naming the first row out
     of order. Duplicate timestamps, text in numeric columns and NaN/inf values are errors;
@@ -212,13 +217,26 @@ def validate_frame(
     _check_index(df, source)
     if len(df) == 0:
         raise DataError(f"{source}: no rows")
-    columns = _select_columns(df, target, features, source)
+    kept = _categorical_columns(df, target, categorical)
+    columns = _select_columns(df, target, features, source, kept)
     frame = pd.DataFrame(
-        {col: _to_float(df[col], col, source, df.index) for col in columns}, index=df.index
+        {
+            col: df[col].astype("category")
+            if col in kept
+            else _to_float(df[col], col, source, df.index)
+            for col in columns
+        },
+        index=df.index,
     )
     _check_duplicates(frame.index, source)
     frame = _sorted(frame, source)
     return _handle_missing(frame, source, fill)
+
+
+def check_timestamps(df: pd.DataFrame, source: str = "data") -> None:
+    """Raise `DataError` unless the index holds timestamps, none missing, none repeated."""
+    _check_index(df, source)
+    _check_duplicates(df.index, source)
 
 
 def _check_index(df: pd.DataFrame, source: str) -> None:
@@ -232,8 +250,21 @@ def _check_index(df: pd.DataFrame, source: str) -> None:
         raise DataError(f"{source}: row {int(np.argmax(missing)) + 1}: missing timestamp")
 
 
+def _categorical_columns(df: pd.DataFrame, target: str, categorical: bool) -> set:
+    if not categorical:
+        return set()
+    return {
+        col
+        for col in df.columns
+        if col != target
+        and not isinstance(df[col], pd.DataFrame)
+        and is_categorical(df[col])
+        and df[col].nunique() <= MAX_LEVELS
+    }
+
+
 def _select_columns(
-    df: pd.DataFrame, target: str, features: list[str] | None, source: str
+    df: pd.DataFrame, target: str, features: list[str] | None, source: str, kept: set = frozenset()
 ) -> list[str]:
     available = ", ".join(map(str, df.columns))
     if target not in df.columns:
@@ -241,7 +272,11 @@ def _select_columns(
             f"{source}: target column '{target}' not found; available columns: {available}"
         )
     if features is None:
-        features = [c for c in df.columns if c != target and _is_numeric_like(df[c], c, source)]
+        features = [
+            c
+            for c in df.columns
+            if c != target and (c in kept or _is_numeric_like(df[c], c, source))
+        ]
     for col in features:
         if col not in df.columns:
             raise DataError(
@@ -312,6 +347,11 @@ def _sorted(frame: pd.DataFrame, source: str) -> pd.DataFrame:
 
 
 def _handle_missing(frame: pd.DataFrame, source: str, fill: bool) -> pd.DataFrame:
+    numeric = [c for c in frame.columns if not isinstance(frame[c].dtype, pd.CategoricalDtype)]
+    if len(numeric) < len(frame.columns):
+        # Categories are one-hot encoded later (a missing one is all zeros); numbers only here.
+        filled = _handle_missing(frame[numeric], source, fill)
+        return frame.assign(**{c: filled[c] for c in numeric})
     bad = ~np.isfinite(frame.to_numpy())
     if not bad.any():
         return frame
@@ -323,10 +363,12 @@ def _handle_missing(frame: pd.DataFrame, source: str, fill: bool) -> pd.DataFram
         col = next(iter(counts))
         j = frame.columns.get_loc(col)
         row = int(np.argmax(bad[:, j]))
+        gaps = Gaps.from_mask(bad[:, j], frame.index)
         raise DataError(
-            f"{source}: column '{col}' has {counts[col]} missing or infinite values (first at "
-            f"row {row + 1}, {frame.index[row]}: {frame.iloc[row, j]}); pass --fill (fill=True) to "
-            "interpolate them"
+            f"{source}: column '{col}' has {counts[col]} missing or infinite values in "
+            f"{gaps.runs} run{'s' if gaps.runs != 1 else ''} (first at row {row + 1}, "
+            f"{frame.index[row]}: {frame.iloc[row, j]}; longest {gaps.longest.length} rows from "
+            f"{gaps.longest.start}); pass --fill (fill=True) to interpolate them"
         )
     detail = ", ".join(f"'{col}': {n}" for col, n in counts.items())
     logger.warning(
@@ -390,10 +432,17 @@ def load_frame(
     time_col: str | None = None,
     features: list[str] | None = None,
     fill: bool = False,
+    resample: str | None = None,
+    how: str = "mean",
 ) -> pd.DataFrame:
-    """Read a CSV/Parquet file and validate it; errors name the file.
+    """Read a CSV/Parquet file and prepare it (see `deepcast.data.prepare`); errors name the
+    file.
 
     >>> df = load_frame("energy.csv", target="load", features=["temp"], fill=True)
     """
+    from deepcast.data.prepare import prepare
+
     df = read_table(path, time_col=time_col)
-    return validate_frame(df, target, features, source=Path(path).name, fill=fill)
+    return prepare(
+        df, target, features, resample=resample, how=how, fill=fill, source=Path(path).name
+    )

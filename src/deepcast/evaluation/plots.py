@@ -177,3 +177,65 @@ def forecast_figure(
         detail.set_xlabel("time")
         detail.set_ylabel(ax.get_ylabel())
     return fig
+
+
+def backtest_figure(result) -> Figure:
+    """`backtest.png`: MAE per fold for the model and each baseline (top), and the last
+    fold's one-step-ahead forecasts against the actual values (bottom)."""
+    folds = result.folds
+    last = result.last_fold
+    target = last["target"]
+    systems = ["model", *folds[0]["metrics"]["baselines"]]
+    fig = Figure(figsize=(11, 7.5), layout="constrained")
+    top, bottom = fig.subplots(2, 1, height_ratios=(1, 1.3))
+
+    width = 0.8 / len(systems)
+    x = np.arange(len(folds))
+    for i, system in enumerate(systems):
+        values = [
+            f["metrics"]["mae"] if system == "model" else f["metrics"]["baselines"][system]["mae"]
+            for f in folds
+        ]
+        label = last["model_name"].upper() if system == "model" else system.replace("_", " ")
+        color = "tab:blue" if system == "model" else _BASELINE_COLORS[(i - 1) % 5]
+        top.bar(x + (i - (len(systems) - 1) / 2) * width, values, width, label=label, color=color)
+    top.set_xticks(x, [f"fold {f['fold']}\n{f['test_start'][:10]}" for f in folds])
+    top.set_ylabel(f"MAE ({target}, original units)")
+    mode = "retrained per fold" if result.settings["retrain"] else "trained on fold 1 only"
+    top.set_title(
+        f"Rolling-origin backtest: {len(folds)} expanding-window folds of "
+        f"{result.settings['fold_size']} rows, {mode}"
+    )
+    top.set_ylim(0, top.get_ylim()[1] * 1.2)  # headroom for the legend above the bars
+    top.legend(ncols=min(len(systems), 5), fontsize="small", loc="upper center")
+    top.grid(axis="y", alpha=0.3)
+
+    times = _times(last["timestamps"])
+    bottom.plot(times, last["actual"], color="black", linewidth=1.0, label="actual")
+    model_mae = float(np.mean(np.abs(last["model"] - last["actual"])))
+    bottom.plot(
+        times,
+        last["model"],
+        color="tab:blue",
+        linewidth=1.0,
+        label=f"{last['model_name'].upper()} t+1 (MAE {_fmt(model_mae)})",
+    )
+    bottom.plot(
+        times,
+        last["seasonal_naive"],
+        color=_BASELINE_COLORS[systems.index("seasonal_naive") - 1],
+        linewidth=0.8,
+        linestyle="--",
+        alpha=0.8,
+        label="seasonal naive t+1",
+    )
+    bottom.set_title(f"Last fold: one-step-ahead forecasts of {target}")
+    bottom.set_xlabel("time")
+    bottom.set_ylabel(f"{target} (original units)")
+    bottom.legend(loc="upper left", fontsize="small")
+    bottom.grid(alpha=0.3)
+    if isinstance(pd.Index(last["timestamps"]), pd.DatetimeIndex):
+        locator = mdates.AutoDateLocator()
+        bottom.xaxis.set_major_locator(locator)
+        bottom.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+    return fig

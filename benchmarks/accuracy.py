@@ -1,0 +1,395 @@
+"""Accuracy benchmark: deepcast against the peers' LSTMs and honest baselines, side by side.
+
+Every system sees the same chronological split (70/15/15), the same lookback and horizon, the
+same past covariates and the same epoch budget (validation-based early stopping for all), and
+is scored on the same forecasts: one H-step forecast from every origin whose H targets lie in
+the test part, so the first target is the first test row. Metrics are deepcast's own
+(scikit-learn-checked) MAE, RMSE and MASE (scale: the training part's seasonal naive, period
+24), computed on the same arrays for every system.
+
+Systems: seasonal naive (best of daily and weekly), ridge on the flattened window, deepcast
+LSTM with default settings, deepcast after a 10-trial random search, Darts
+BlockRNNModel(model="LSTM") and NeuralForecast LSTM (2 x 64 units like deepcast's default).
+The peers are benchmark-only: `make accuracy` installs them (`deepcast[peers]`).
+
+    .venv/bin/python benchmarks/accuracy.py                       # both data sets
+    .venv/bin/python benchmarks/accuracy.py --datasets vic_elec --epochs 5 --trials 2
+
+Writes benchmarks/results/accuracy.md and accuracy.json (atomically) and prints the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+import deepcast as dc
+from deepcast import _atomic
+from deepcast.data.encoding import FeatureEncoder
+from deepcast.data.prepare import prepare
+from deepcast.evaluation import baselines, metrics
+
+RESULTS = Path(__file__).parent / "results"
+LOOKBACK, HORIZON, BATCH, UNITS, LAYERS, PATIENCE = 168, 24, 64, 64, 2, 5
+
+
+@dataclass
+class Task:
+    """One data set, prepared once; every system gets exactly these rows."""
+
+    name: str
+    frame: pd.DataFrame  # target first, covariates as numbers (one-hot where categorical)
+    target: str
+    note: str
+
+    def parts(self):
+        return dc.split(self.frame, val=0.15, test=0.15)
+
+
+def vic_elec_task() -> Task:
+    raw = dc.datasets.load("vic_elec")
+    frame = prepare(raw, "demand", ["temperature", "holiday"], resample="1h", source="vic_elec")
+    return Task("vic_elec", frame, "demand", "hourly mean of the half-hourly data")
+
+
+def beijing_task(rows: int) -> Task:
+    raw = dc.datasets.load("beijing_pm25")
+    frame = prepare(raw, "pm25", fill=True, source="beijing_pm25")
+    # The peers cannot read a categorical column: give everyone the same one-hot columns.
+    encoder = FeatureEncoder.fit(frame, "pm25")
+    frame = encoder.transform(frame).astype("float64").iloc[-rows:]
+    return Task("beijing_pm25", frame, "pm25", f"last {rows} hours, missing PM2.5 interpolated")
+
+
+# --------------------------------------------------------------------------------- scoring
+def targets(task: Task) -> tuple[np.ndarray, np.ndarray]:
+    """Actual values (n, H) and origin rows (indices into task.frame) of the scored forecasts."""
+    train, val, test = task.parts()
+    y = task.frame[task.target].to_numpy()
+    first = len(train) + len(val) - 1  # the last validation row: first target = first test row
+    origins = np.arange(first, len(y) - HORIZON)
+    return y[origins[:, None] + np.arange(1, HORIZON + 1)], origins
+
+
+def score(actual: np.ndarray, forecast: np.ndarray, scale: float) -> dict:
+    assert forecast.shape == actual.shape, (forecast.shape, actual.shape)
+    return {
+        "mae": metrics.mae(actual, forecast),
+        "rmse": metrics.rmse(actual, forecast),
+        "mase": metrics.mae(actual, forecast) / scale,
+    }
+
+
+# --------------------------------------------------------------------------------- systems
+def seasonal_naive(task: Task, origins: np.ndarray) -> tuple[np.ndarray, dict]:
+    y = task.frame[task.target].to_numpy()
+    actual = y[origins[:, None] + np.arange(1, HORIZON + 1)]
+    best = None
+    for period in (24, 168):
+        forecast = baselines.seasonal_naive(y, origins, HORIZON, period)
+        mae = metrics.mae(actual, forecast)
+        if best is None or mae < best[0]:
+            best = (mae, forecast, period)
+    return best[1], {"fit_s": 0.0, "predict_s": 0.0, "detail": f"period {best[2]}"}
+
+
+def deepcast_system(task: Task, args, tuned: bool) -> tuple[np.ndarray, dict]:
+    train, val, test = task.parts()
+    history = pd.concat([train, val])
+    forecaster_args = {"lookback": LOOKBACK, "horizon": HORIZON, "seed": args.seed}
+    detail, search_s = "2x64, defaults", 0.0
+    batch = BATCH
+    if tuned:
+        start = time.perf_counter()
+        with tempfile.TemporaryDirectory() as directory:
+            result = dc.tune(
+                train,
+                val,
+                target=task.target,
+                directory=directory,
+                forecaster_args=forecaster_args,
+                max_trials=args.trials,
+                epochs=args.tuning_epochs,
+                batch_size=BATCH,
+                narrow={
+                    "lookback": [LOOKBACK],  # fixed: every system sees the same windows
+                    "layers": {"low": 1, "high": 2},
+                    "units": {"low": 32, "high": 128, "log": True},
+                },
+            )
+        search_s = time.perf_counter() - start
+        forecaster = dc.Forecaster(**result.best_forecaster_args())
+        batch = result.best_fit_args()["batch_size"]
+        best = result.best_hyperparameters()
+        detail = ", ".join(
+            f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}" for k, v in best.items()
+        )
+    else:
+        forecaster = dc.Forecaster(task.target, **forecaster_args)
+    start = time.perf_counter()
+    forecaster.fit(train, validation=val, epochs=args.epochs, batch_size=batch, verbose=False)
+    fit_s = time.perf_counter() - start
+    start = time.perf_counter()
+    # Forecasts from the last validation row on: row i forecasts test rows i .. i+H-1.
+    forecasts = forecaster.predict(pd.concat([history.iloc[-LOOKBACK:], test]))
+    predict_s = time.perf_counter() - start
+    forecasts = forecasts.to_numpy()[: len(test) - HORIZON + 1]
+    info = {"fit_s": fit_s, "predict_s": predict_s, "detail": detail}
+    info["epochs"] = len(forecaster.history_.epochs)
+    if tuned:
+        info["search_s"] = search_s
+    # The ridge baseline, scored by evaluate on exactly these origins and targets.
+    linear = forecaster.evaluate(test, history=history)["baselines"]["linear"]
+    return forecasts, info, linear
+
+
+def darts_system(task: Task, args) -> tuple[np.ndarray, dict]:
+    from darts import TimeSeries
+    from darts.dataprocessing.transformers import Scaler
+    from darts.models import BlockRNNModel
+    from pytorch_lightning.callbacks import EarlyStopping
+
+    train, val, test = task.parts()
+    frame = _naive_utc(task.frame)
+    covariates = [c for c in frame.columns if c != task.target]
+    series = TimeSeries.from_dataframe(frame, value_cols=[task.target], freq="h")
+    past = TimeSeries.from_dataframe(frame, value_cols=covariates, freq="h")
+    n_train, n_val = len(train), len(val)
+    # Scalers fitted on the training part only, like deepcast's.
+    y_scaler, x_scaler = Scaler(), Scaler()
+    y_scaler.fit(series[:n_train])
+    x_scaler.fit(past[:n_train])
+    y_all, x_all = y_scaler.transform(series), x_scaler.transform(past)
+    model = BlockRNNModel(
+        input_chunk_length=LOOKBACK,
+        output_chunk_length=HORIZON,
+        model="LSTM",
+        hidden_dim=UNITS,
+        n_rnn_layers=LAYERS,
+        dropout=0.1,
+        batch_size=BATCH,
+        n_epochs=args.epochs,
+        random_state=args.seed,
+        pl_trainer_kwargs={
+            "accelerator": "cpu",
+            "enable_progress_bar": False,
+            "enable_model_summary": False,
+            "logger": False,
+            "callbacks": [EarlyStopping("val_loss", patience=PATIENCE)],
+        },
+    )
+    start = time.perf_counter()
+    model.fit(
+        y_all[:n_train],
+        past_covariates=x_all[: n_train + n_val],
+        val_series=y_all[n_train - LOOKBACK : n_train + n_val],
+        val_past_covariates=x_all[n_train - LOOKBACK : n_train + n_val],
+        verbose=False,
+    )
+    fit_s = time.perf_counter() - start
+    start = time.perf_counter()
+    forecasts = model.historical_forecasts(
+        y_all,
+        past_covariates=x_all,
+        start=n_train + n_val,
+        start_format="position",
+        forecast_horizon=HORIZON,
+        stride=1,
+        retrain=False,
+        last_points_only=False,
+        overlap_end=False,
+        verbose=False,
+    )
+    predict_s = time.perf_counter() - start
+    values = np.stack([y_scaler.inverse_transform(f).values()[:, 0] for f in forecasts])
+    return values, {"fit_s": fit_s, "predict_s": predict_s, "detail": "2x64, dropout 0.1"}
+
+
+def neuralforecast_system(task: Task, args) -> tuple[np.ndarray, dict]:
+    from neuralforecast import NeuralForecast
+    from neuralforecast.models import LSTM
+
+    train, val, test = task.parts()
+    frame = _naive_utc(task.frame)
+    covariates = [c for c in frame.columns if c != task.target]
+    long = frame.rename(columns={task.target: "y"}).rename_axis("ds").reset_index()
+    long.insert(0, "unique_id", task.name)
+    n_train, n_val = len(train), len(val)
+    steps_per_epoch = max(1, (n_train - LOOKBACK - HORIZON + 1) // BATCH)
+    model = LSTM(
+        h=HORIZON,
+        input_size=LOOKBACK,
+        encoder_n_layers=LAYERS,
+        encoder_hidden_size=UNITS,
+        encoder_dropout=0.1,
+        hist_exog_list=covariates,
+        windows_batch_size=BATCH,
+        max_steps=args.epochs * steps_per_epoch,  # the epoch budget, in steps of BATCH windows
+        val_check_steps=steps_per_epoch,
+        early_stop_patience_steps=PATIENCE,  # in validation checks, i.e. epochs
+        random_seed=args.seed,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        logger=False,
+        accelerator="cpu",
+    )
+    nf = NeuralForecast(models=[model], freq="h")
+    start = time.perf_counter()
+    nf.fit(df=long.iloc[: n_train + n_val], val_size=n_val)
+    fit_s = time.perf_counter() - start
+    # One short series per forecast origin (its last LOOKBACK rows): NeuralForecast predicts
+    # past the end of each series, so one call forecasts every origin of the test part.
+    origins = np.arange(n_train + n_val - 1, len(long) - HORIZON)
+    rows = (origins[:, None] + np.arange(-LOOKBACK + 1, 1)).ravel()
+    windows = long.iloc[rows].copy()
+    windows["unique_id"] = np.repeat(origins, LOOKBACK)
+    start = time.perf_counter()
+    forecast = nf.predict(df=windows)
+    predict_s = time.perf_counter() - start
+    forecast = forecast.sort_values(["unique_id", "ds"])
+    values = forecast["LSTM"].to_numpy().reshape(len(origins), HORIZON)
+    return values, {"fit_s": fit_s, "predict_s": predict_s, "detail": "2x64, dropout 0.1, MAE loss"}
+
+
+def _naive_utc(frame: pd.DataFrame) -> pd.DataFrame:
+    """Peers want tz-naive timestamps: the same instants in UTC (no daylight-saving jumps)."""
+    if frame.index.tz is not None:
+        frame = frame.tz_convert("UTC").tz_localize(None)
+    return frame.astype("float32")
+
+
+# ----------------------------------------------------------------------------------- driver
+def run_task(task: Task, args) -> list[dict]:
+    train, val, test = task.parts()
+    actual, origins = targets(task)
+    scale = metrics.mase_scale(train[task.target].to_numpy(), 24)
+    print(
+        f"\n== {task.name}: {len(task.frame)} rows ({task.note}); {len(train)}/{len(val)}/"
+        f"{len(test)} train/val/test; {len(origins)} forecasts of {HORIZON} steps; inputs "
+        f"{list(task.frame.columns)}",
+        flush=True,
+    )
+    rows = []
+
+    def record(system, forecast, info):
+        row = {"dataset": task.name, "system": system, **score(actual, forecast, scale), **info}
+        rows.append(row)
+        print(
+            f"   {system:<24} MAE {row['mae']:10.3f}  RMSE {row['rmse']:10.3f}  "
+            f"fit {row['fit_s']:7.1f}s",
+            flush=True,
+        )
+
+    forecast, info = seasonal_naive(task, origins)
+    record("seasonal naive", forecast, info)
+    for system in args.systems:
+        if system == "deepcast":
+            forecast, info, linear = deepcast_system(task, args, tuned=False)
+            rows.append(
+                {
+                    "dataset": task.name,
+                    "system": "ridge (window -> H)",
+                    **{k: linear[k] for k in ("mae", "rmse", "mase")},
+                    "fit_s": float("nan"),
+                    "predict_s": float("nan"),
+                    "detail": "deepcast's linear baseline, alpha 1",
+                }
+            )
+            record("deepcast LSTM (default)", forecast, info)
+        elif system == "deepcast-tuned":
+            forecast, info, _ = deepcast_system(task, args, tuned=True)
+            record(f"deepcast LSTM ({args.trials}-trial tuned)", forecast, info)
+        elif system == "darts":
+            forecast, info = darts_system(task, args)
+            record("Darts BlockRNN LSTM", forecast, info)
+        elif system == "neuralforecast":
+            forecast, info = neuralforecast_system(task, args)
+            record("NeuralForecast LSTM", forecast, info)
+    return rows
+
+
+def markdown(rows: list[dict], args) -> str:
+    lines = [
+        f"Lookback {LOOKBACK}, horizon {HORIZON}, epoch budget {args.epochs} (early stopping, "
+        f"patience {PATIENCE}), batch {BATCH}, seed {args.seed}; tuning: {args.trials} random "
+        f"trials of {args.tuning_epochs} epochs (search time not in fit s).",
+        "",
+        "| data set | system | MAE | RMSE | MASE | fit s | predict s | detail |",
+        "|---|---|---:|---:|---:|---:|---:|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['dataset']} | {r['system']} | {r['mae']:.2f} | {r['rmse']:.2f} | "
+            f"{r['mase']:.3f} | {_num(r['fit_s'])} | {_num(r['predict_s'])} | {r['detail']} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _num(value) -> str:
+    return "-" if value is None or not np.isfinite(value) else f"{value:.1f}"
+
+
+def _json_safe(rows: list[dict]) -> list[dict]:
+    """NaN (a time not measured) -> None: JSON has no NaN."""
+    return [
+        {k: None if isinstance(v, float) and not np.isfinite(v) else v for k, v in r.items()}
+        for r in rows
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--datasets", default="vic_elec,beijing_pm25")
+    parser.add_argument(
+        "--systems",
+        default="deepcast,deepcast-tuned,darts,neuralforecast",
+        help="comma-separated subset of deepcast, deepcast-tuned, darts, neuralforecast",
+    )
+    parser.add_argument("--epochs", type=int, default=20, help="epoch budget of every system")
+    parser.add_argument("--trials", type=int, default=10)
+    parser.add_argument("--tuning-epochs", type=int, default=6)
+    parser.add_argument("--beijing-rows", type=int, default=17520, help="newest hours used")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--suffix", default="", help="result file names: accuracy<suffix>.md")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch threads for every system (default: torch's)",
+    )
+    args = parser.parse_args()
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    args.systems = args.systems.split(",")
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    warnings.filterwarnings("ignore")
+    os.environ.setdefault("PYTHONWARNINGS", "ignore")
+
+    rows = []
+    for name in args.datasets.split(","):
+        task = vic_elec_task() if name == "vic_elec" else beijing_task(args.beijing_rows)
+        rows += run_task(task, args)
+        table = markdown(rows, args)
+        _atomic.write_text(args.out / f"accuracy{args.suffix}.md", table)
+        _atomic.write_json(
+            args.out / f"accuracy{args.suffix}.json",
+            {"settings": vars(args) | {"out": str(args.out)}, "rows": _json_safe(rows)},
+        )
+    print("\n" + table)
+    print(f"wrote {args.out}/accuracy{args.suffix}.md, accuracy{args.suffix}.json")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,224 @@
+"""Rolling-origin backtesting: expanding-window folds, each scored like a hold-out test.
+
+The last `folds * fold_size` rows are cut into `folds` consecutive test blocks. Fold k trains
+on every row before its block (the newest `val` fraction of those for early stopping; the
+scaler sees only the rest), then forecasts every row of its block from the rows before it.
+Nothing at or after a block's first row reaches that fold's training or scaling.
+
+>>> result = backtest(dc.Forecaster("y", lookback=48), df, folds=5, epochs=20)
+>>> result.aggregate["model"]["mae"]["mean"]
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from deepcast.errors import ConfigError, DataError
+
+logger = logging.getLogger(__name__)
+
+METRICS = ("mae", "rmse", "smape", "mase")
+
+
+@dataclass(frozen=True)
+class FoldBounds:
+    """Row ranges of one fold, as half-open [start, stop) positions in the frame."""
+
+    fit: tuple[int, int]  # training rows the scaler and the network learn from
+    validation: tuple[int, int]  # early-stopping rows, just before the test block
+    test: tuple[int, int]
+
+
+def fold_bounds(
+    n_rows: int, folds: int, fold_size: int | None = None, val: float = 0.15
+) -> list[FoldBounds]:
+    """Expanding-window folds over `n_rows` rows. `fold_size=None`: each test block is 10% of
+    the rows, or less so that the first fold still trains on half of them.
+
+    >>> [b.test for b in fold_bounds(100, folds=2, fold_size=10)]
+    [(80, 90), (90, 100)]
+    """
+    if isinstance(folds, bool) or not isinstance(folds, (int, np.integer)) or folds < 1:
+        raise ConfigError(f"folds must be a positive integer. Received: folds={folds!r}")
+    if fold_size is None:
+        fold_size = min(n_rows // 10, n_rows // (2 * folds))
+    if isinstance(fold_size, bool) or not isinstance(fold_size, (int, np.integer)) or fold_size < 1:
+        raise ConfigError(
+            f"fold_size must be a positive integer. Received: fold_size={fold_size!r}"
+        )
+    first_test = n_rows - folds * fold_size
+    if first_test < 2:
+        raise DataError(
+            f"{n_rows} rows are too few for {folds} folds of {fold_size} rows and a training part"
+        )
+    bounds = []
+    for k in range(folds):
+        start = first_test + k * fold_size
+        n_val = int(round(start * val))
+        bounds.append(
+            FoldBounds((0, start - n_val), (start - n_val, start), (start, start + fold_size))
+        )
+    return bounds
+
+
+@dataclass
+class BacktestResult:
+    """Per-fold and aggregate metrics of the model and its baselines, in original units."""
+
+    folds: list[dict]
+    aggregate: dict
+    settings: dict
+    last_fold: dict = field(repr=False)  # timestamps, actual, model, baseline forecasts (t+1)
+    forecasters: list = field(
+        default_factory=list, repr=False
+    )  # one per fold (shared if not retrained)
+
+    def table(self) -> str:
+        """Plain text: MAE per fold for the model and each baseline, then the mean."""
+        systems = ["model", *self.folds[0]["metrics"]["baselines"]]
+        header = f"{'fold':<6}{'test from':<27}" + "".join(f"{s:>20}" for s in systems)
+        lines = [header]
+        for fold in self.folds:
+            m = fold["metrics"]
+            values = [m["mae"]] + [m["baselines"][s]["mae"] for s in systems[1:]]
+            lines.append(
+                f"{fold['fold']:<6}{fold['test_start'][:25]:<27}"
+                + "".join(f"{v:>20.4g}" for v in values)
+            )
+        means = [self.aggregate[s]["mae"]["mean"] for s in systems]
+        lines.append(f"{'mean':<33}" + "".join(f"{v:>20.4g}" for v in means))
+        return "MAE per fold (original units)\n" + "\n".join(lines)
+
+    def to_json(self) -> dict:
+        return {"settings": self.settings, "folds": self.folds, "aggregate": self.aggregate}
+
+    def plot(self):
+        from deepcast.evaluation.plots import backtest_figure
+
+        return backtest_figure(self)
+
+
+def backtest(
+    forecaster,
+    df: pd.DataFrame,
+    folds: int = 5,
+    *,
+    retrain: bool = True,
+    fold_size: int | None = None,
+    val: float = 0.15,
+    epochs: int = 50,
+    batch_size: int = 64,
+    verbose: bool | None = None,
+) -> BacktestResult:
+    """Backtest an (unfitted) `forecaster` configuration over expanding-window folds.
+
+    `retrain=True` fits a fresh copy (scaler, network, baselines) on every fold's training
+    rows; `retrain=False` fits once on the first fold's and scores that model on every fold.
+    `forecaster` itself is never fitted or changed.
+    """
+    from deepcast.forecaster import Forecaster
+
+    bounds = fold_bounds(len(df), folds, fold_size, val)
+    minimum = forecaster.lookback + forecaster.horizon
+    if bounds[0].test[1] - bounds[0].test[0] < forecaster.horizon:
+        raise DataError(
+            f"folds of {bounds[0].test[1] - bounds[0].test[0]} rows are shorter than the "
+            f"horizon {forecaster.horizon}; use fewer folds or a larger fold_size"
+        )
+    if bounds[0].fit[1] <= minimum or bounds[0].validation[1] - bounds[0].validation[0] < 1:
+        raise DataError(
+            f"{len(df)} rows leave the first fold {bounds[0].fit[1]} training rows; lookback "
+            f"{forecaster.lookback} + horizon {forecaster.horizon} need more than {minimum}"
+        )
+    results, fitted, current = [], [], None
+    for k, bound in enumerate(bounds, start=1):
+        fit_part = df.iloc[slice(*bound.fit)]
+        val_part = df.iloc[slice(*bound.validation)]
+        test_part = df.iloc[slice(*bound.test)]
+        history = df.iloc[: bound.test[0]]
+        seconds = 0.0
+        if current is None or retrain:
+            logger.info(
+                "fold %d/%d: training on %d rows (%s .. %s), validating on %d",
+                k,
+                len(bounds),
+                len(fit_part),
+                fit_part.index[0],
+                fit_part.index[-1],
+                len(val_part),
+            )
+            start = time.perf_counter()
+            current = Forecaster(**forecaster.get_params()).fit(
+                fit_part, validation=val_part, epochs=epochs, batch_size=batch_size, verbose=verbose
+            )
+            seconds = time.perf_counter() - start
+        fitted.append(current)
+        scores = current.evaluate(test_part, history=history)
+        results.append(
+            {
+                "fold": k,
+                "train_start": str(fit_part.index[0]),
+                "train_end": str(fit_part.index[-1]),
+                "validation_end": str(val_part.index[-1]),
+                "test_start": str(test_part.index[0]),
+                "test_end": str(test_part.index[-1]),
+                "rows": {
+                    "train": len(fit_part),
+                    "validation": len(val_part),
+                    "test": len(test_part),
+                },
+                "retrained": seconds > 0,
+                "fit_seconds": seconds,
+                "epochs_trained": len(current.history_.epochs) if seconds > 0 else 0,
+                "metrics": scores,
+            }
+        )
+        logger.info("fold %d/%d: MAE %.4g", k, len(bounds), scores["mae"])
+    last = _last_fold_forecasts(fitted[-1], df, bounds[-1])
+    settings = {
+        "folds": folds,
+        "fold_size": bounds[0].test[1] - bounds[0].test[0],
+        "retrain": retrain,
+        "val": val,
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "params": forecaster.get_params(),
+        "rows": len(df),
+    }
+    return BacktestResult(results, _aggregate(results), settings, last, fitted)
+
+
+def _aggregate(folds: list[dict]) -> dict:
+    """Mean and standard deviation over folds of every metric, per system."""
+    systems = {"model": [f["metrics"] for f in folds]}
+    for name in folds[0]["metrics"]["baselines"]:
+        systems[name] = [f["metrics"]["baselines"].get(name) for f in folds]
+    out = {}
+    for name, per_fold in systems.items():
+        if any(m is None for m in per_fold):
+            continue  # a baseline some fold could not score (too little history)
+        out[name] = {}
+        for metric in METRICS:
+            values = np.array([m[metric] for m in per_fold if m[metric] is not None], float)
+            if len(values):
+                out[name][metric] = {"mean": float(values.mean()), "std": float(values.std())}
+    return out
+
+
+def _last_fold_forecasts(forecaster, df: pd.DataFrame, bound: FoldBounds) -> dict:
+    """One-step-ahead forecasts over the last test block, for the plot."""
+    start, stop = bound.test
+    scored = forecaster._scored_forecasts(df.iloc[start:stop], df.iloc[:start])
+    return {
+        "timestamps": scored["times"],
+        "actual": scored["actual"][:, 0],
+        "model": scored["model"][:, 0],
+        "seasonal_naive": scored["seasonal_naive"][:, 0],
+        "target": forecaster.target,
+        "model_name": forecaster.model_name,
+    }
