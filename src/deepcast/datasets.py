@@ -9,10 +9,11 @@ series shipped with deepcast or in the optional `deepcast[datasets]` extra.
 >>> elec = dc.datasets.load("vic_elec")
 """
 
-from deepcast.data.datasets import DatasetInfo, catalogue, info, load, names
+from deepcast.data.datasets import EXTRA_HINT, DatasetInfo, catalogue, info, load, names
 from deepcast.data.synthetic import PlantedTruth, planted_truth, synthetic
 
 __all__ = [
+    "EXTRA_HINT",
     "DatasetInfo",
     "PlantedTruth",
     "catalogue",

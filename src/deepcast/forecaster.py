@@ -18,7 +18,7 @@ import pandas as pd
 
 from deepcast import _backend, _params, models
 from deepcast.data.encoding import FeatureEncoder
-from deepcast.data.io import validate_frame
+from deepcast.data.validation import check_timestamps, validate_frame
 from deepcast.data.windows import Scaler, sliding_windows
 from deepcast.errors import ConfigError, DataError, NotFittedError
 from deepcast.evaluation import baselines, metrics
@@ -99,6 +99,10 @@ class Forecaster:
         params["model"] = params.pop("model_name")
         return params
 
+    def check_params(self) -> None:
+        """Raise ConfigError naming the first constructor argument that is out of range."""
+        _params.check("Forecaster", self.get_params(), _RULES)
+
     def hyperparameters(self) -> dict:
         """What the model builder receives: the model's own hyperparameters and options."""
         spec = models.spec(self.model_name)
@@ -125,13 +129,14 @@ class Forecaster:
         With `validation`, early stopping on validation loss restores the best weights; its
         windows may reach back into the last `lookback` training rows, never the reverse.
         """
-        _params.check("Forecaster", self.get_params(), _RULES)
+        self.check_params()
         _params.check(
             "fit",
             {"epochs": epochs, "batch_size": batch_size},
             {"epochs": _params.positive_int(), "batch_size": _params.positive_int()},
         )
         models.spec(self.model_name)  # unknown model names fail before any work
+        check_timestamps(train_data, "train")
         self.encoder_ = FeatureEncoder.fit(
             train_data, self.target, self.features, calendar=self.calendar
         )
@@ -239,8 +244,11 @@ class Forecaster:
         scored = self._scored_forecasts(data, context)
         times = scored["times"]
         rmse = {"model": metrics.rmse(scored["actual"][:, 0], scored["model"][:, 0])}
-        # Context: recent history up to the first forecast origin.
+        # Context: three seasons of history up to the first forecast origin.
         history = scored["frame"].iloc[: scored["origins"][0] + 1]
+        if context is not None:
+            tail = self._frame(context, "context").iloc[-3 * self.seasonal_period_ :]
+            history = pd.concat([tail, history[history.index > tail.index[-1]]])
         history = history.iloc[-3 * self.seasonal_period_ :]
         context_kw = {
             "context_timestamps": history.index,
@@ -428,6 +436,11 @@ class Forecaster:
         n_history = 0
         if history is not None:
             past = self._frame(history, "history")
+            if (past.index.tz is None) != (frame.index.tz is None):
+                raise DataError(
+                    "history and data must both have time zones or both have none; history: "
+                    f"{past.index.tz}, data: {frame.index.tz}"
+                )
             if len(past) and len(frame) and past.index[-1] >= frame.index[0]:
                 raise DataError(
                     f"history must end before data starts; history ends {past.index[-1]}, "

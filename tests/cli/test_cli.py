@@ -223,6 +223,7 @@ def test_run_resampled_with_calendar_features(tmp_path, capsys):
     "args, message",
     [
         (["--data", "beijing_pm25"], "beijing_pm25: column 'pm25' has 2067 missing"),
+        (["--data", "vic-elec"], "vic-elec: no such file, nor a bundled data set (those are: aapl"),
         (["--data", "{csv}"], "--target is required for a data file"),
         (
             ["--data", "{csv}", "--target", "y", "--resample", "30min"],

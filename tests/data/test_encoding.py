@@ -104,3 +104,17 @@ def test_named_features_expand_to_their_encoded_columns(weather):
     f = dc.Forecaster("y", lookback=12, units=8, layers=1, features=["wind"], seed=0)
     f.fit(train, validation=val, epochs=1, verbose=False)
     assert f.feature_names_ == ["y", "wind=N", "wind=S", "wind=calm"]
+
+
+def test_levels_come_from_the_training_rows_only():
+    # A category dtype declared over the whole file lists "W" although training never sees it.
+    train = frame().astype({"wind": pd.CategoricalDtype(["E", "N", "S", "W"])})
+    assert FeatureEncoder.fit(train, target="y").categories == {"wind": ["E", "N", "S"]}
+
+
+def test_calendar_needs_timestamps():
+    df = frame().reset_index(drop=True)
+    with pytest.raises(DataError, match="calendar features need a DatetimeIndex"):
+        FeatureEncoder.fit(df, target="y", calendar=True)
+    with pytest.raises(DataError, match="the index must hold timestamps"):
+        dc.Forecaster("y", lookback=2, calendar=True).fit(df, epochs=1)

@@ -262,7 +262,9 @@ def test_nan_is_an_error_naming_column_count_and_first_row():
 
 def test_inf_is_an_error():
     df = _frame(y=[0.0, 1.0, 2.0, 3.0, 4.0, 5.0], x=[0.0, -np.inf, 2.0, 3.0, 4.0, 5.0])
-    with pytest.raises(DataError, match=r"column 'x' has 1 missing .* row 2, .*: -inf; longest 1 rows"):
+    with pytest.raises(
+        DataError, match=r"column 'x' has 1 missing .* row 2, .*: -inf; longest 1 rows"
+    ):
         validate_frame(df, target="y", features=["x"])
 
 
@@ -315,12 +317,13 @@ def test_booleans_become_zero_one():
     assert out["on"].tolist() == [1.0, 0.0, 1.0]
 
 
-def test_csv_true_false_with_blank_becomes_zero_one_after_fill(tmp_path):
+def test_csv_true_false_with_blank_carries_the_flag_forward_after_fill(tmp_path):
     text = (
         "timestamp,y,on\n2024-01-01 00:00,1,true\n2024-01-01 01:00,2,\n2024-01-01 02:00,3,FALSE\n"
     )
     out = load_frame(_write(tmp_path / "b.csv", text), target="y", fill=True)
-    assert out["on"].tolist() == [1.0, 0.5, 0.0]
+    # A flag is carried forward, never interpolated to a fraction.
+    assert out["on"].tolist() == [1.0, 1.0, 0.0]
 
 
 def test_target_listed_as_feature_is_not_duplicated():

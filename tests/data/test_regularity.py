@@ -136,3 +136,50 @@ def test_duplicate_timestamps_are_refused_before_filling():
     df = pd.concat([df, df.iloc[[1]]]).sort_index()
     with pytest.raises(DataError, match="duplicate timestamp 2024-01-01 01:00:00"):
         prepare(df, "y", fill=True, resample="2h", source="crafted.csv")
+
+
+def test_upsampling_daily_or_trading_day_data_is_refused():
+    daily = pd.DataFrame(
+        {"y": np.arange(10.0)}, index=pd.date_range("2024-01-01", periods=10, freq="D")
+    )
+    with pytest.raises(ConfigError, match="finer than the data's step D"):
+        resample(daily, "h")
+    trading = pd.DataFrame({"y": np.arange(10.0)}, index=pd.bdate_range("2024-01-01", periods=10))
+    with pytest.raises(ConfigError, match="finer than the data's step B"):
+        resample(trading, "6h")
+    assert len(resample(daily, "W")) == 2  # coarser is fine
+
+
+def test_fill_carries_flags_and_categories_forward_never_to_fractions():
+    df = hourly(6, drop=[2, 3])
+    df["holiday"] = [True, True, False, False]
+    df["wind"] = pd.Categorical(["N", "S", "N", "N"])
+    clean = prepare(df, "y", fill=True, source="crafted.csv")
+    assert clean["holiday"].tolist() == [1.0, 1.0, 1.0, 1.0, 0.0, 0.0]
+    assert clean["wind"].tolist() == ["N", "S", "S", "S", "N", "N"]
+    # An empty bin after resampling: the flag also keeps its last state.
+    bins = prepare(df, "y", resample="2h", fill=True, source="crafted.csv")
+    assert bins["holiday"].tolist() == [1.0, 1.0, 0.0]
+
+
+def test_forward_fill_uses_no_later_row():
+    df = hourly(8)
+    df.iloc[3:5, 0] = np.nan  # y = 0, 1, 2, nan, nan, 5, 6, 7
+    forward = prepare(df, "y", fill="forward", source="crafted.csv")
+    assert forward["y"].tolist() == [0, 1, 2, 2, 2, 5, 6, 7]
+    interpolated = prepare(df, "y", fill=True, source="crafted.csv")
+    assert interpolated["y"].tolist() == [0, 1, 2, 3, 4, 5, 6, 7]
+    with pytest.raises(ConfigError, match="fill must be True, False or one of interpolate"):
+        prepare(df, "y", fill="spline")
+
+
+def test_tz_aware_series_keep_their_local_grid():
+    index = pd.date_range("2024-04-06 22:00", periods=8, freq="h", tz="Australia/Melbourne")
+    df = pd.DataFrame({"y": np.arange(8.0)}, index=index).drop(index[4])
+    report = gap_report(df)
+    # Daylight saving ended at 03:00 on 2024-04-07: the hourly grid counts real hours.
+    assert report.frequency == "h" and report.missing_timestamps.count == 1
+    assert report.missing_timestamps.longest.start == index[4]
+    # Two-hour bins are two real hours each, also across the repeated 02:00.
+    summed = resample(pd.DataFrame({"y": np.arange(8.0)}, index=index), "2h", how="sum")
+    assert summed["y"].tolist() == [1.0, 5.0, 9.0, 13.0]

@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.metrics import mean_absolute_error
 
 import deepcast as dc
 from deepcast.cli import main
@@ -65,34 +66,63 @@ def test_each_fold_trains_and_scales_only_on_rows_before_its_test_block(result):
         assert fold["test_start"] == str(df.index[bound.test[0]])
 
 
-def test_changing_the_future_does_not_change_an_earlier_fold(result):
+def test_changing_a_folds_test_block_and_later_rows_leaves_its_training_untouched(result):
     df = crafted()
+    first_test = fold_bounds(len(df), 3, 40)[0].test[0]  # where fold 1's own test block starts
     changed = df.copy()
-    first_test = fold_bounds(len(df), 3, 40)[1].test[0]  # where fold 2's test block starts
-    changed.iloc[first_test:] *= 1000.0  # everything from fold 2 on becomes absurd
+    changed.iloc[first_test:] *= 1000.0  # a leak of any of these rows would show
     again = dc.Forecaster("y", **TINY).backtest(changed, folds=3, fold_size=40, epochs=2)
-    assert again.folds[0]["metrics"]["mae"] == pytest.approx(
-        result.folds[0]["metrics"]["mae"], rel=1e-6
-    )
-    np.testing.assert_allclose(
-        again.forecasters[0].scaler_.mean, result.forecasters[0].scaler_.mean
-    )
-    assert again.folds[1]["metrics"]["mae"] > 100 * result.folds[1]["metrics"]["mae"]
+    before, after = result.forecasters[0], again.forecasters[0]
+    np.testing.assert_array_equal(after.scaler_.mean, before.scaler_.mean)
+    np.testing.assert_array_equal(after.scaler_.scale, before.scaler_.scale)
+    for w_before, w_after in zip(
+        before.model.get_weights(), after.model.get_weights(), strict=True
+    ):
+        np.testing.assert_array_equal(w_after, w_before)
+    np.testing.assert_array_equal(after.linear_baseline_.coef_, before.linear_baseline_.coef_)
+    # ... while its scores, computed on the changed test rows, do move.
+    assert again.folds[0]["metrics"]["mae"] > 100 * result.folds[0]["metrics"]["mae"]
 
 
-def test_fold_scores_are_the_evaluation_of_that_fold(result):
+def test_fold_scores_match_an_independent_recomputation(result):
     df = crafted()
-    bound = fold_bounds(len(df), 3, 40)[2]
-    expected = result.forecasters[2].evaluate(
-        df.iloc[slice(*bound.test)], history=df.iloc[: bound.test[0]]
-    )
-    assert result.folds[2]["metrics"]["mae"] == pytest.approx(expected["mae"])
-    # Every row of the block is a forecast target: 40 rows, horizon 2 -> 39 forecasts.
+    start, stop = fold_bounds(len(df), 3, 40)[2].test
+    forecaster = result.forecasters[2]
+    # Forecasts from every origin whose 2 targets lie in the block: predict() on the lookback
+    # rows before it plus the block, scored with scikit-learn.
+    forecast = forecaster.predict(df.iloc[start - 12 : stop]).to_numpy()[: stop - start - 1]
+    y = df["y"].to_numpy()
+    actual = np.stack([y[start + i : start + i + 2] for i in range(stop - start - 1)])
     assert result.folds[2]["metrics"]["n_forecasts"] == 39
+    assert result.folds[2]["metrics"]["mae"] == pytest.approx(
+        mean_absolute_error(actual, forecast), rel=1e-6
+    )
     maes = [f["metrics"]["mae"] for f in result.folds]
     assert result.aggregate["model"]["mae"]["mean"] == pytest.approx(np.mean(maes))
     assert result.aggregate["model"]["mae"]["std"] == pytest.approx(np.std(maes))
     assert set(result.aggregate) >= {"model", "naive", "seasonal_naive", "linear"}
+
+
+def test_a_baseline_missing_from_early_folds_is_aggregated_over_the_rest():
+    from deepcast.evaluation.backtest import _aggregate
+
+    def fold(mae, extra):
+        baselines = {"naive": {"mae": 2.0, "rmse": 2.0, "smape": 1.0, "mase": 1.0}}
+        if extra is not None:
+            baselines["seasonal_naive_365"] = {
+                "mae": extra,
+                "rmse": extra,
+                "smape": 1.0,
+                "mase": 1.0,
+            }
+        return {
+            "metrics": {"mae": mae, "rmse": mae, "smape": 1.0, "mase": 1.0, "baselines": baselines}
+        }
+
+    aggregate = _aggregate([fold(1.0, None), fold(1.0, 3.0), fold(1.0, 5.0)])
+    assert aggregate["seasonal_naive_365"]["folds"] == 2
+    assert aggregate["seasonal_naive_365"]["mae"]["mean"] == 4.0
+    assert aggregate["naive"]["folds"] == 3
 
 
 def test_without_retraining_one_model_serves_every_fold():
@@ -103,6 +133,14 @@ def test_without_retraining_one_model_serves_every_fold():
     assert all(f is first for f in result.forecasters)
     assert [f["retrained"] for f in result.folds] == [True, False, False]
     assert first.train_end_ < pd.Timestamp(result.folds[0]["test_start"])
+    # Every fold reports the rows its (shared) model actually learned from: fold 1's.
+    assert {f["train_end"] for f in result.folds} == {str(first.train_end_)}
+    assert {f["rows"]["train"] for f in result.folds} == {result.folds[0]["rows"]["train"]}
+
+
+def test_too_few_rows_for_the_default_fold_size_says_so():
+    with pytest.raises(DataError, match="9 rows are too few for 5 folds"):
+        dc.Forecaster("y", lookback=2).backtest(crafted().iloc[:9], folds=5)
 
 
 def test_folds_shorter_than_the_horizon_are_refused():

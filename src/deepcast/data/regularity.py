@@ -227,20 +227,20 @@ def resample(df: pd.DataFrame, rule: str, how: str = "mean", source: str = "data
         raise ConfigError(
             f"--resample {rule!r} is not a time step such as 30min, 1h, D or W"
         ) from None
-    current = infer_frequency(df.index)
-    fixed = current is not None and _step(current) is not None and _step(offset) is not None
-    if fixed and _step(offset) < _step(current):
+    spacing = _median_spacing(df.index)
+    if spacing is not None and _duration(offset, df.index[0]) < spacing:
         raise ConfigError(
-            f"{source}: --resample {rule} is finer than the data's step {current}; "
-            "resampling only aggregates (it never invents rows)"
+            f"{source}: --resample {rule} is finer than the data's step "
+            f"{infer_frequency(df.index) or spacing}; resampling only aggregates (it never "
+            "invents rows)"
         )
     bins = df.sort_index().resample(offset)
     columns = {}
     for column in df.columns:
         series = df[column]
         if pd.api.types.is_bool_dtype(series):
-            # Empty bins stay NaN rather than becoming False.
-            columns[column] = bins[column].max().astype("float64").where(bins[column].count() > 0)
+            # Empty bins stay missing (nullable boolean) rather than becoming False.
+            columns[column] = bins[column].max().where(bins[column].count() > 0).astype("boolean")
         elif pd.api.types.is_numeric_dtype(series):
             agg = bins[column].agg(how) if how != "sum" else bins[column].sum(min_count=1)
             columns[column] = agg
@@ -251,12 +251,15 @@ def resample(df: pd.DataFrame, rule: str, how: str = "mean", source: str = "data
     return out
 
 
-def _step(freq) -> pd.Timedelta | None:
-    """The fixed duration of a step, or None for calendar steps (months, trading days)."""
-    offset = pd.tseries.frequencies.to_offset(freq)
-    if isinstance(offset, pd.tseries.offsets.Tick):
-        return pd.Timedelta(offset)
-    return None
+def _median_spacing(index: pd.DatetimeIndex) -> pd.Timedelta | None:
+    spacings = pd.Series(index.sort_values()).diff().dropna()
+    return spacings.median() if len(spacings) else None
+
+
+def _duration(offset, start: pd.Timestamp) -> pd.Timedelta:
+    """How long one step of `offset` lasts from `start`: also for steps pandas does not treat
+    as fixed (days under daylight saving, business days, months)."""
+    return (start + offset) - start
 
 
 def _most_frequent(values: pd.Series):
@@ -267,9 +270,9 @@ def _most_frequent(values: pd.Series):
 def fill_missing_timestamps(
     df: pd.DataFrame, freq: str | None = None, source: str = "data"
 ) -> pd.DataFrame:
-    """Insert the grid's missing timestamps as rows of NaN (categorical columns carry their
-    last value forward); `validate_frame(fill=True)` then interpolates the numbers. Timestamps
-    off the grid are kept as they are."""
+    """Insert the grid's missing timestamps as rows of NaN; `validate_frame(fill=True)` then
+    fills the numbers. Boolean and categorical columns carry their last value forward (a flag
+    is never interpolated to a fraction). Timestamps off the grid are kept as they are."""
     freq = _require_frequency(df.index, freq, source)
     df = df.sort_index()
     grid = _grid(df.index, freq)
@@ -278,9 +281,18 @@ def fill_missing_timestamps(
         return df
     logger.warning("%s: inserted %d missing timestamps (step %s)", source, len(inserted), freq)
     out = df.reindex(df.index.union(grid))
+    return fill_flags(out, df.dtypes)
+
+
+def fill_flags(df: pd.DataFrame, dtypes: pd.Series | None = None) -> pd.DataFrame:
+    """Missing values of boolean and categorical columns (by `dtypes`, default the frame's
+    own) carried forward, then backward at the start: the last known state, not a fraction."""
+    dtypes = df.dtypes if dtypes is None else dtypes
+    out = df.copy()
     for column in out.columns:
-        if not (
-            pd.api.types.is_numeric_dtype(df[column]) or pd.api.types.is_bool_dtype(df[column])
-        ):
-            out[column] = out[column].ffill()
+        dtype = dtypes[column]
+        if pd.api.types.is_bool_dtype(dtype):
+            out[column] = out[column].astype("boolean").ffill().bfill()
+        elif not pd.api.types.is_numeric_dtype(dtype):
+            out[column] = out[column].ffill().bfill()
     return out

@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from deepcast.errors import ConfigError, DataError
+from deepcast import _params
+from deepcast.errors import DataError
 
 logger = logging.getLogger(__name__)
 
@@ -43,14 +44,12 @@ def fold_bounds(
     >>> [b.test for b in fold_bounds(100, folds=2, fold_size=10)]
     [(80, 90), (90, 100)]
     """
-    if isinstance(folds, bool) or not isinstance(folds, (int, np.integer)) or folds < 1:
-        raise ConfigError(f"folds must be a positive integer. Received: folds={folds!r}")
+    _params.check("backtest", {"folds": folds}, {"folds": _params.positive_int()})
     if fold_size is None:
         fold_size = min(n_rows // 10, n_rows // (2 * folds))
-    if isinstance(fold_size, bool) or not isinstance(fold_size, (int, np.integer)) or fold_size < 1:
-        raise ConfigError(
-            f"fold_size must be a positive integer. Received: fold_size={fold_size!r}"
-        )
+        if fold_size < 1:
+            raise DataError(f"{n_rows} rows are too few for {folds} folds")
+    _params.check("backtest", {"fold_size": fold_size}, {"fold_size": _params.positive_int()})
     first_test = n_rows - folds * fold_size
     if first_test < 2:
         raise DataError(
@@ -123,26 +122,17 @@ def backtest(
     """
     from deepcast.forecaster import Forecaster
 
+    forecaster.check_params()
+    _params.check("backtest", {"val": val}, {"val": _params.fraction(low_inclusive=False)})
     bounds = fold_bounds(len(df), folds, fold_size, val)
-    minimum = forecaster.lookback + forecaster.horizon
-    if bounds[0].test[1] - bounds[0].test[0] < forecaster.horizon:
-        raise DataError(
-            f"folds of {bounds[0].test[1] - bounds[0].test[0]} rows are shorter than the "
-            f"horizon {forecaster.horizon}; use fewer folds or a larger fold_size"
-        )
-    if bounds[0].fit[1] <= minimum or bounds[0].validation[1] - bounds[0].validation[0] < 1:
-        raise DataError(
-            f"{len(df)} rows leave the first fold {bounds[0].fit[1]} training rows; lookback "
-            f"{forecaster.lookback} + horizon {forecaster.horizon} need more than {minimum}"
-        )
-    results, fitted, current = [], [], None
+    _check_fits(bounds[0], forecaster.lookback, forecaster.horizon, len(df))
+    results, fitted, current, trained_on = [], [], None, None
     for k, bound in enumerate(bounds, start=1):
-        fit_part = df.iloc[slice(*bound.fit)]
-        val_part = df.iloc[slice(*bound.validation)]
         test_part = df.iloc[slice(*bound.test)]
-        history = df.iloc[: bound.test[0]]
-        seconds = 0.0
-        if current is None or retrain:
+        seconds, trained_now = 0.0, current is None or retrain
+        if trained_now:
+            fit_part = df.iloc[slice(*bound.fit)]
+            val_part = df.iloc[slice(*bound.validation)]
             logger.info(
                 "fold %d/%d: training on %d rows (%s .. %s), validating on %d",
                 k,
@@ -157,24 +147,25 @@ def backtest(
                 fit_part, validation=val_part, epochs=epochs, batch_size=batch_size, verbose=verbose
             )
             seconds = time.perf_counter() - start
-        fitted.append(current)
-        scores = current.evaluate(test_part, history=history)
-        results.append(
-            {
-                "fold": k,
+            trained_on = {
                 "train_start": str(fit_part.index[0]),
                 "train_end": str(fit_part.index[-1]),
                 "validation_end": str(val_part.index[-1]),
+                "rows": {"train": len(fit_part), "validation": len(val_part)},
+                "epochs_trained": len(current.history_.epochs),
+            }
+        fitted.append(current)
+        scores = current.evaluate(test_part, history=df.iloc[: bound.test[0]])
+        results.append(
+            {
+                "fold": k,
+                # The rows the scoring model learned from (fold 1's when not retrained).
+                **{key: value for key, value in trained_on.items() if key != "rows"},
                 "test_start": str(test_part.index[0]),
                 "test_end": str(test_part.index[-1]),
-                "rows": {
-                    "train": len(fit_part),
-                    "validation": len(val_part),
-                    "test": len(test_part),
-                },
-                "retrained": seconds > 0,
+                "rows": {**trained_on["rows"], "test": len(test_part)},
+                "retrained": trained_now,
                 "fit_seconds": seconds,
-                "epochs_trained": len(current.history_.epochs) if seconds > 0 else 0,
                 "metrics": scores,
             }
         )
@@ -193,16 +184,37 @@ def backtest(
     return BacktestResult(results, _aggregate(results), settings, last, fitted)
 
 
+def _check_fits(first: FoldBounds, lookback: int, horizon: int, n_rows: int) -> None:
+    """The first (smallest) fold must hold training windows, validation and test targets."""
+    test_rows = first.test[1] - first.test[0]
+    if test_rows < horizon:
+        raise DataError(
+            f"folds of {test_rows} rows are shorter than the horizon {horizon}; use fewer "
+            "folds or a larger fold_size"
+        )
+    fit_rows, val_rows = first.fit[1] - first.fit[0], first.validation[1] - first.validation[0]
+    if fit_rows <= lookback + horizon or val_rows < horizon:
+        raise DataError(
+            f"{n_rows} rows leave the first fold {fit_rows} training and {val_rows} validation "
+            f"rows; lookback {lookback} + horizon {horizon} need more than {lookback + horizon} "
+            f"and at least {horizon}; use fewer folds or a smaller fold_size"
+        )
+
+
 def _aggregate(folds: list[dict]) -> dict:
-    """Mean and standard deviation over folds of every metric, per system."""
+    """Mean and standard deviation over folds of every metric, per system; a baseline that
+    some fold could not score (too little history) is aggregated over the folds that have it."""
     systems = {"model": [f["metrics"] for f in folds]}
-    for name in folds[0]["metrics"]["baselines"]:
-        systems[name] = [f["metrics"]["baselines"].get(name) for f in folds]
+    for fold in folds:
+        for name in fold["metrics"]["baselines"]:
+            systems.setdefault(name, [])
+    for name in list(systems)[1:]:
+        systems[name] = [
+            f["metrics"]["baselines"][name] for f in folds if name in f["metrics"]["baselines"]
+        ]
     out = {}
     for name, per_fold in systems.items():
-        if any(m is None for m in per_fold):
-            continue  # a baseline some fold could not score (too little history)
-        out[name] = {}
+        out[name] = {"folds": len(per_fold)}
         for metric in METRICS:
             values = np.array([m[metric] for m in per_fold if m[metric] is not None], float)
             if len(values):

@@ -13,12 +13,11 @@ array([[2., 2.],
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pandas as pd
 from sklearn.linear_model import Ridge
 
+from deepcast.data.regularity import infer_frequency
 from deepcast.errors import ConfigError, DataError, ModelFileError, NotFittedError
 
 _DAY = pd.Timedelta(days=1)
@@ -26,31 +25,6 @@ _WEEK = pd.Timedelta(days=7)
 
 
 # --- seasonal periods -------------------------------------------------------------------------
-
-
-def _spacing(index: pd.DatetimeIndex) -> pd.Timedelta:
-    """The index's regular step: its exact frequency when pandas can infer one, else the median."""
-    freq = index.freq or (_infer_freq(index) if len(index) >= 3 else None)
-    if freq is not None:
-        offset = pd.tseries.frequencies.to_offset(freq)
-        # Only fixed-length offsets (hours, minutes, days) have an exact duration; months,
-        # quarters and weeks anchored on a weekday fall through to the median below.
-        if isinstance(offset, pd.tseries.offsets.Tick):
-            return pd.Timedelta(offset)
-    return pd.Series(index).diff().median()
-
-
-def _infer_freq(index: pd.DatetimeIndex):
-    """pd.infer_freq without pandas 3's notice that it will return an offset instead of a
-    string: the caller passes either through to_offset."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="A future version of pandas will return")
-        return pd.infer_freq(index)
-
-
-def _is_business_daily(index: pd.DatetimeIndex, spacing: pd.Timedelta) -> bool:
-    """Daily data that never falls on a weekend (markets): a week is then 5 rows, not 7."""
-    return spacing == _DAY and len(index) >= 7 and not (index.day_of_week >= 5).any()
 
 
 def seasonal_periods(index: pd.DatetimeIndex) -> list[int]:
@@ -70,12 +44,12 @@ def seasonal_periods(index: pd.DatetimeIndex) -> list[int]:
         )
     if len(index) < 2:
         raise DataError(f"a seasonal period needs at least 2 timestamps. Received {len(index)}")
-    spacing = _spacing(index)
+    spacing = pd.Series(index).diff().median()
     if pd.isna(spacing) or spacing <= pd.Timedelta(0):
         raise DataError("timestamps must be strictly increasing to infer a seasonal period")
     if spacing < _DAY and _DAY % spacing == pd.Timedelta(0):
         return [_DAY // spacing, _WEEK // spacing]
-    if _is_business_daily(index, spacing):
+    if infer_frequency(index) == "B":  # trading days: a week is 5 rows, not 7
         return [5]
     days = spacing / _DAY
     # Calendar spacings vary (months are 28-31 days), so they are matched by range.

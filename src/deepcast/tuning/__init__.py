@@ -173,7 +173,7 @@ def resolve_space(
     narrow: dict | None = None,
     *,
     train: pd.DataFrame | None = None,
-    seasonal_period: int | None = None,
+    seasonal_period: int | list[int] | None = None,
 ) -> SearchSpace:
     """The search space a run uses: the default for the data's seasonal period, updated by a
     dict or JSON file, then by `narrow` (e.g. parsed `--tune NAME=SPEC` flags).
@@ -183,6 +183,8 @@ def resolve_space(
     if isinstance(search_space, SearchSpace):
         space = search_space
     else:
+        if isinstance(seasonal_period, (list, tuple)):  # several periods: the primary one
+            seasonal_period = seasonal_period[0] if seasonal_period else None
         period = seasonal_period or _seasonal_period(train)
         space = default_space(period)
         if search_space is not None:
