@@ -2,10 +2,13 @@
 
 import keras
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
+import deepcast as dc
 from deepcast import _backend
+from deepcast.errors import ConfigError
 from deepcast.models.lstm import build_lstm
 from deepcast.training import train
 
@@ -80,3 +83,26 @@ def test_progress_bar_reports_epochs_and_losses(capsys):
     train(model, x, y, validation=(x, y), epochs=2, batch_size=32, verbose=True)
     err = capsys.readouterr().err
     assert "training" in err and "2/2" in err and "val_loss" in err
+
+
+@pytest.mark.parametrize("loss", ["mae", "huber"])
+def test_the_chosen_loss_is_what_training_minimises_and_reports(loss, small_parts):
+    train_part, val, _ = small_parts
+    f = dc.Forecaster("y", lookback=24, units=8, layers=1, loss=loss, seed=0)
+    f.fit(train_part, validation=val, epochs=2, verbose=False)
+    # Recompute the best epoch's validation loss from the restored weights, by hand.
+    joined = pd.concat([train_part.iloc[-24:], val])
+    x, y = f._windows(f._validated(joined, "validation"))
+    error = np.asarray(f.model.predict(x, verbose=0)) - y
+    expected = (
+        np.abs(error)
+        if loss == "mae"
+        else np.where(np.abs(error) <= 1, 0.5 * error**2, np.abs(error) - 0.5)
+    )
+    best = min(e["val_loss"] for e in f.history_.epochs)
+    assert best == pytest.approx(expected.mean(), rel=1e-4)
+
+
+def test_unknown_loss_is_named():
+    with pytest.raises(ConfigError, match="loss must be one of mse, mae, huber"):
+        dc.Forecaster("y", loss="l1").check_params()

@@ -137,6 +137,9 @@ def _model_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--dropout", type=float, default=0.1)
     group.add_argument("--bidirectional", action="store_true")
     group.add_argument("--learning-rate", type=float, default=1e-3)
+    group.add_argument(
+        "--loss", default="mse", choices=["mse", "mae", "huber"], help="training loss"
+    )
     group.add_argument("--epochs", type=int, default=50)
     group.add_argument("--batch-size", type=int, default=64)
     group.add_argument(
@@ -214,6 +217,7 @@ def _forecaster_args(args) -> dict:
         "dropout": args.dropout,
         "bidirectional": args.bidirectional,
         "learning_rate": args.learning_rate,
+        "loss": args.loss,
         "seasonal_period": period,
         "calendar": args.calendar,
         "seed": args.seed,

@@ -22,7 +22,7 @@ from deepcast.data.validation import check_timestamps, validate_frame
 from deepcast.data.windows import Scaler, sliding_windows
 from deepcast.errors import ConfigError, DataError, NotFittedError
 from deepcast.evaluation import baselines, metrics
-from deepcast.training import TrainingHistory, train
+from deepcast.training import LOSSES, TrainingHistory, train
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +34,7 @@ _RULES = {
     "dropout": _params.fraction(),
     "learning_rate": _params.positive_float(),
     "patience": _params.positive_int(),
+    "loss": _params.Rule(str, lambda v: v in LOSSES, f"one of {', '.join(LOSSES)}"),
     "seed": _params.Rule(int, lambda v: v >= 0, "a non-negative integer"),
 }
 
@@ -41,8 +42,8 @@ _RULES = {
 # Constructor arguments in order; `model` is stored as `model_name` (`model` is the Keras model).
 _PARAMS = (
     "target", "lookback", "horizon", "model_name", "features", "units", "layers", "dropout",
-    "bidirectional", "learning_rate", "patience", "seasonal_period", "calendar", "seed",
-    "model_options",
+    "bidirectional", "learning_rate", "loss", "patience", "seasonal_period", "calendar",
+    "seed", "model_options",
 )  # fmt: skip
 
 
@@ -52,7 +53,8 @@ class Forecaster:
     Inputs are the target's own history plus every other numeric column, unless `features`
     names them; boolean columns count as 0/1 and categorical ones are one-hot encoded, and
     `calendar=True` adds hour/day sine-cosine features. The model maps `lookback` scaled rows
-    to `horizon` future target values (direct multi-step). `seasonal_period` is one period or
+    to `horizon` future target values (direct multi-step), trained on `loss` ("mse", "mae",
+    or "huber", in scaled units). `seasonal_period` is one period or
     a list (the first is primary); None infers them from the timestamps (hourly: 24 and 168).
     Hyperparameters are stored as given; they are checked in `fit`.
     """
@@ -70,6 +72,7 @@ class Forecaster:
         dropout: float = 0.1,
         bidirectional: bool = False,
         learning_rate: float = 1e-3,
+        loss: str = "mse",
         patience: int = 5,
         seasonal_period: int | list[int] | None = None,
         calendar: bool = False,
@@ -86,6 +89,7 @@ class Forecaster:
         self.dropout = dropout
         self.bidirectional = bidirectional
         self.learning_rate = learning_rate
+        self.loss = loss
         self.patience = patience
         self.seasonal_period = seasonal_period
         self.calendar = calendar
@@ -183,6 +187,7 @@ class Forecaster:
             learning_rate=self.learning_rate,
             patience=self.patience,
             seed=self.seed,
+            loss=self.loss,
             verbose=verbose,
         )
         target = frame[self.target].to_numpy()
@@ -429,52 +434,6 @@ class Forecaster:
         return self.scaler_.inverse(scaled, column=0)
 
     def _scored_forecasts(self, data: pd.DataFrame, history: pd.DataFrame | None) -> dict:
-        """Model and baseline forecasts at every origin that has enough history for the model
-        and the primary seasonal baseline, and whose H actual values lie in `data`."""
-        frame = self._frame(data, "data")
-        periods = self.seasonal_periods_
-        n_history = 0
-        if history is not None:
-            past = self._frame(history, "history")
-            if (past.index.tz is None) != (frame.index.tz is None):
-                raise DataError(
-                    "history and data must both have time zones or both have none; history: "
-                    f"{past.index.tz}, data: {frame.index.tz}"
-                )
-            if len(past) and len(frame) and past.index[-1] >= frame.index[0]:
-                raise DataError(
-                    f"history must end before data starts; history ends {past.index[-1]}, "
-                    f"data starts {frame.index[0]}"
-                )
-            past = past.iloc[max(0, len(past) - max(self.lookback, *periods)) :]
-            n_history = len(past)
-            frame = pd.concat([past, frame])
-        n = len(frame)
-        first = max(n_history, self.lookback, periods[0]) - 1
-        origins = np.arange(first, n - self.horizon)
-        if len(origins) == 0:
-            raise DataError(
-                f"data: {n - n_history} rows are too few to score; with {n_history} rows of "
-                f"history, lookback {self.lookback}, seasonal period {periods[0]} and horizon "
-                f"{self.horizon}, no forecast has all its targets in the data"
-            )
-        target = frame[self.target].to_numpy()
-        x = self._input_windows(frame)[origins - (self.lookback - 1)]
-        steps = np.arange(1, self.horizon + 1)
-        linear = self.linear_baseline_.predict(x)
-        scored = {
-            "frame": frame,
-            "origins": origins,
-            "times": frame.index[origins + 1],
-            "actual": target[origins[:, None] + steps],
-            "model": self._predict_windows(x),
-            "naive": baselines.naive(target, origins, self.horizon),
-        }
-        for i, period in enumerate(periods):
-            if period - 1 > first:
-                logger.info("seasonal naive with period %d skipped: too little history", period)
-                continue
-            name = "seasonal_naive" if i == 0 else f"seasonal_naive_{period}"
-            scored[name] = baselines.seasonal_naive(target, origins, self.horizon, period)
-        scored["linear"] = self.scaler_.inverse(linear, column=0)
-        return scored
+        from deepcast.evaluation.scoring import scored_forecasts
+
+        return scored_forecasts(self, data, history)

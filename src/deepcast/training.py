@@ -19,6 +19,8 @@ from deepcast import _backend, _progress
 
 logger = logging.getLogger(__name__)
 
+LOSSES = ("mse", "mae", "huber")
+
 
 @dataclass
 class TrainingHistory:
@@ -70,9 +72,11 @@ def train(
     learning_rate: float = 1e-3,
     patience: int = 5,
     seed: int = 0,
+    loss: str = "mse",
     verbose: bool | None = None,
 ) -> TrainingHistory:
-    """Fit `model` on windows x (n, lookback, F) -> y (n, horizon).
+    """Fit `model` on windows x (n, lookback, F) -> y (n, horizon), minimising `loss` (one of
+    LOSSES: "mse", "mae" or "huber" with delta 1 in scaled units).
 
     With `validation`, stops after `patience` epochs without improvement of validation loss and
     restores the best weights; without it, runs exactly `epochs` epochs. Ctrl-C ends training
@@ -83,7 +87,18 @@ def train(
     start = time.perf_counter()
     with _progress.bar(epochs, "training", unit="epoch", verbose=verbose) as bar:
         loop(
-            model, x, y, validation, epochs, batch_size, learning_rate, patience, seed, bar, history
+            model,
+            x,
+            y,
+            validation,
+            epochs,
+            batch_size,
+            learning_rate,
+            patience,
+            seed,
+            bar,
+            history,
+            loss,
         )
     history.seconds = time.perf_counter() - start
     if history.interrupted:
@@ -111,8 +126,16 @@ def _layer_chain(model: keras.Model) -> list | None:
     return chain
 
 
-def _train_torch(model, x, y, validation, epochs, batch_size, lr, patience, seed, bar, history):
+def _train_torch(
+    model, x, y, validation, epochs, batch_size, lr, patience, seed, bar, history, loss_name
+):
     import torch
+
+    pointwise = {
+        "mse": lambda p, t: (p - t) ** 2,
+        "mae": lambda p, t: torch.abs(p - t),
+        "huber": lambda p, t: torch.nn.functional.huber_loss(p, t, reduction="none", delta=1.0),
+    }[loss_name]
 
     chain = _layer_chain(model)
 
@@ -135,7 +158,7 @@ def _train_torch(model, x, y, validation, epochs, batch_size, lr, patience, seed
         with torch.no_grad():
             for i in range(0, len(xs), 1024):
                 pred = forward(xs[i : i + 1024], False)
-                total += torch.sum((pred - ys[i : i + 1024]) ** 2).item()
+                total += torch.sum(pointwise(pred, ys[i : i + 1024])).item()
         return total / ys.numel()
 
     xv = yv = None
@@ -148,7 +171,7 @@ def _train_torch(model, x, y, validation, epochs, batch_size, lr, patience, seed
             for i in range(0, len(order), batch_size):
                 idx = order[i : i + batch_size]
                 xb, yb = xt[idx], yt[idx]  # [B, L, F], [B, H]: a gather, the only copy
-                loss = torch.mean((forward(xb, True) - yb) ** 2)
+                loss = torch.mean(pointwise(forward(xb, True), yb))
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
@@ -195,8 +218,11 @@ class _KerasProgress(keras.callbacks.Callback):
         _log_epoch(self.bar, self.record_history, record)
 
 
-def _train_keras(model, x, y, validation, epochs, batch_size, lr, patience, seed, bar, history):
-    model.compile(optimizer=keras.optimizers.Adam(lr), loss="mse")
+def _train_keras(
+    model, x, y, validation, epochs, batch_size, lr, patience, seed, bar, history, loss_name
+):
+    loss = keras.losses.Huber(delta=1.0) if loss_name == "huber" else loss_name
+    model.compile(optimizer=keras.optimizers.Adam(lr), loss=loss)
     callbacks = [_KerasProgress(bar, history)]
     stopper = None
     if validation is not None:

@@ -1,0 +1,69 @@
+"""The forecasts a fitted Forecaster is scored on: model and baselines at the same origins.
+
+Shared by `evaluate`, `plot_forecast` and backtests, so every number and figure of a run
+compares the systems on exactly the same targets.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+
+from deepcast.errors import DataError
+from deepcast.evaluation import baselines
+
+logger = logging.getLogger(__name__)
+
+
+def scored_forecasts(forecaster, data: pd.DataFrame, history: pd.DataFrame | None) -> dict:
+    """Model and baseline forecasts at every origin that has enough history for the model
+    and the primary seasonal baseline, and whose H actual values lie in `data`."""
+    frame = forecaster._frame(data, "data")
+    periods = forecaster.seasonal_periods_
+    n_history = 0
+    if history is not None:
+        past = forecaster._frame(history, "history")
+        if (past.index.tz is None) != (frame.index.tz is None):
+            raise DataError(
+                "history and data must both have time zones or both have none; history: "
+                f"{past.index.tz}, data: {frame.index.tz}"
+            )
+        if len(past) and len(frame) and past.index[-1] >= frame.index[0]:
+            raise DataError(
+                f"history must end before data starts; history ends {past.index[-1]}, "
+                f"data starts {frame.index[0]}"
+            )
+        past = past.iloc[max(0, len(past) - max(forecaster.lookback, *periods)) :]
+        n_history = len(past)
+        frame = pd.concat([past, frame])
+    n = len(frame)
+    first = max(n_history, forecaster.lookback, periods[0]) - 1
+    origins = np.arange(first, n - forecaster.horizon)
+    if len(origins) == 0:
+        raise DataError(
+            f"data: {n - n_history} rows are too few to score; with {n_history} rows of "
+            f"history, lookback {forecaster.lookback}, seasonal period {periods[0]} and horizon "
+            f"{forecaster.horizon}, no forecast has all its targets in the data"
+        )
+    target = frame[forecaster.target].to_numpy()
+    x = forecaster._input_windows(frame)[origins - (forecaster.lookback - 1)]
+    steps = np.arange(1, forecaster.horizon + 1)
+    linear = forecaster.linear_baseline_.predict(x)
+    scored = {
+        "frame": frame,
+        "origins": origins,
+        "times": frame.index[origins + 1],
+        "actual": target[origins[:, None] + steps],
+        "model": forecaster._predict_windows(x),
+        "naive": baselines.naive(target, origins, forecaster.horizon),
+    }
+    for i, period in enumerate(periods):
+        if period - 1 > first:
+            logger.info("seasonal naive with period %d skipped: too little history", period)
+            continue
+        name = "seasonal_naive" if i == 0 else f"seasonal_naive_{period}"
+        scored[name] = baselines.seasonal_naive(target, origins, forecaster.horizon, period)
+    scored["linear"] = forecaster.scaler_.inverse(linear, column=0)
+    return scored
