@@ -79,3 +79,12 @@ def test_bad_seasonal_periods_are_named(bad, small_parts):
     f = dc.Forecaster("y", lookback=24, units=8, layers=1, seasonal_period=bad)
     with pytest.raises(ConfigError, match="seasonal_period"):
         f.fit(train, validation=val, epochs=1, verbose=False)
+
+
+def test_skill_is_measured_against_the_hardest_seasonal_naive(fitted, small_parts):
+    train, val, test = small_parts
+    result = fitted.evaluate(test, history=pd.concat([train, val]))
+    seasonal = {k: v["rmse"] for k, v in result["baselines"].items() if k.startswith("seasonal")}
+    best = min(seasonal, key=seasonal.get)
+    assert result["skill_reference"] == best
+    assert result["skill_vs_seasonal_naive"] == pytest.approx(1 - result["rmse"] / seasonal[best])

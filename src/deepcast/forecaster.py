@@ -225,10 +225,14 @@ class Forecaster:
             name: metrics.all_metrics(scored["actual"], scored[name], self.mase_scale_)
             for name in names
         }
-        snaive_rmse = result["baselines"]["seasonal_naive"]["rmse"]
+        # Skill against the hardest seasonal naive (e.g. the weekly one for electricity).
+        seasonal = [n for n in names if n.startswith("seasonal_naive")]
+        best = min(seasonal, key=lambda n: result["baselines"][n]["rmse"])
+        snaive_rmse = result["baselines"][best]["rmse"]
         result["skill_vs_seasonal_naive"] = (
             1 - result["rmse"] / snaive_rmse if snaive_rmse else None
         )
+        result["skill_reference"] = best
         result.update(
             n_forecasts=len(scored["origins"]),
             first_target=str(scored["times"][0]),

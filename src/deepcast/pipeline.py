@@ -123,14 +123,16 @@ def metrics_table(metrics: dict) -> str:
     """A plain-text table: the model next to its baselines on the hold-out part."""
     rows = [("model", metrics)] + list(metrics["baselines"].items())
     keys = ("rmse", "mae", "smape", "mase")
-    header = f"{'':<16}" + "".join(f"{k.upper():>10}" for k in keys)
+    width = max(16, *(len(name) + 2 for name, _ in rows))
+    header = f"{'':<{width}}" + "".join(f"{k.upper():>10}" for k in keys)
     lines = [header]
     for name, m in rows:
         cells = "".join(f"{_fmt(m.get(k)):>10}" for k in keys)
-        lines.append(f"{name:<16}{cells}")
+        lines.append(f"{name:<{width}}{cells}")
     skill = metrics.get("skill_vs_seasonal_naive")
     if skill is not None:
-        lines.append(f"RMSE skill vs seasonal naive: {skill:+.1%}")
+        reference = metrics.get("skill_reference", "seasonal_naive")
+        lines.append(f"RMSE skill vs the best seasonal naive ({reference}): {skill:+.1%}")
     return "\n".join(lines)
 
 

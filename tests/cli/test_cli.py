@@ -217,6 +217,15 @@ def test_run_resampled_with_calendar_features(tmp_path, capsys):
     assert loaded.feature_names_ == [
         "demand", "temperature", "holiday", "dow_sin", "dow_cos", "doy_sin", "doy_cos",
     ]  # fmt: skip
+    # explain reads the same data set, prepared the same way, by name.
+    explained = tmp_path / "explain"
+    args = ["explain", "--model", str(out / "model"), "--data", "vic_elec", "--resample", "D"]
+    code, _, _ = run_cli(
+        [*args, "--steps", "8", "--max-windows", "16", "--out", str(explained)], capsys
+    )
+    assert code == 0
+    report = json.loads((explained / "attributions.json").read_text())
+    assert report["features"] == loaded.feature_names_ and report["n_windows"] == 16
 
 
 @pytest.mark.parametrize(
