@@ -270,7 +270,7 @@ class Forecaster:
             target_name=self.target,
             model_name=self.model_name.upper(),
             rmse=rmse["model"],
-            baselines={"seasonal naive": scored["seasonal_naive"][:, 0]},
+            baselines=self._best_seasonal_naive(scored),
             title=f"One-step-ahead forecast of {self.target} on hold-out data",
             zoom=min(len(times), 7 * self.seasonal_period_) if len(times) > 500 else None,
             **context_kw,
@@ -308,6 +308,13 @@ class Forecaster:
             batch_size=batch_size,
             verbose=verbose,
         )
+
+    def _best_seasonal_naive(self, scored: dict) -> dict:
+        """The seasonal naive with the lowest one-step RMSE, labelled with its period."""
+        names = [k for k in scored if k.startswith("seasonal_naive")]
+        best = min(names, key=lambda k: metrics.rmse(scored["actual"][:, 0], scored[k][:, 0]))
+        period = self.seasonal_period_ if best == "seasonal_naive" else int(best.split("_")[-1])
+        return {f"seasonal naive, period {period}": scored[best][:, 0]}
 
     # -- explaining --------------------------------------------------------------------------
     def explain(
