@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from deepcast.data.regularity import median_spacing
 from deepcast.errors import DataError, ModelFileError
 
 logger = logging.getLogger(__name__)
@@ -40,8 +41,7 @@ _CALENDAR = {
 
 def calendar_kinds(index: pd.DatetimeIndex) -> tuple[str, ...]:
     """Which calendar features suit the sampling of `index`."""
-    head = index[:1000].sort_values()
-    spacing = pd.Series(head).diff().median() if len(head) > 1 else _DAY
+    spacing = median_spacing(index[:1000]) or _DAY
     if spacing < _DAY:
         return ("hour", "dow")
     if spacing < pd.Timedelta(days=7):

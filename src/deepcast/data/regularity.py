@@ -189,14 +189,14 @@ def gap_report(df: pd.DataFrame, freq: str | None = None, source: str = "data") 
     if not isinstance(index, pd.DatetimeIndex):
         raise DataError(f"{source}: the index must hold timestamps (a DatetimeIndex)")
     freq = _require_frequency(index, freq, source)
-    index = index.sort_values()
+    df = df.sort_index()  # once, for the grid and every column
+    index = df.index
     grid = _grid(index, freq)
     missing = ~grid.isin(index)
     values = {}
-    for column in df.columns:
-        column_missing = df[column].sort_index().isna().to_numpy()
+    for column, column_missing in df.isna().items():
         if column_missing.any():
-            values[str(column)] = Gaps.from_mask(column_missing, index)
+            values[str(column)] = Gaps.from_mask(column_missing.to_numpy(), index)
     return GapReport(
         frequency=freq,
         rows=len(index),
@@ -227,7 +227,7 @@ def resample(df: pd.DataFrame, rule: str, how: str = "mean", source: str = "data
         raise ConfigError(
             f"--resample {rule!r} is not a time step such as 30min, 1h, D or W"
         ) from None
-    spacing = _median_spacing(df.index)
+    spacing = median_spacing(df.index)
     if spacing is not None and _duration(offset, df.index[0]) < spacing:
         raise ConfigError(
             f"{source}: --resample {rule} is finer than the data's step "
@@ -251,7 +251,8 @@ def resample(df: pd.DataFrame, rule: str, how: str = "mean", source: str = "data
     return out
 
 
-def _median_spacing(index: pd.DatetimeIndex) -> pd.Timedelta | None:
+def median_spacing(index: pd.DatetimeIndex) -> pd.Timedelta | None:
+    """The typical step between timestamps (None for fewer than two)."""
     spacings = pd.Series(index.sort_values()).diff().dropna()
     return spacings.median() if len(spacings) else None
 

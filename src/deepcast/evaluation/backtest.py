@@ -206,12 +206,8 @@ def _aggregate(folds: list[dict]) -> dict:
     some fold could not score (too little history) is aggregated over the folds that have it."""
     systems = {"model": [f["metrics"] for f in folds]}
     for fold in folds:
-        for name in fold["metrics"]["baselines"]:
-            systems.setdefault(name, [])
-    for name in list(systems)[1:]:
-        systems[name] = [
-            f["metrics"]["baselines"][name] for f in folds if name in f["metrics"]["baselines"]
-        ]
+        for name, scores in fold["metrics"]["baselines"].items():
+            systems.setdefault(name, []).append(scores)
     out = {}
     for name, per_fold in systems.items():
         out[name] = {"folds": len(per_fold)}
