@@ -85,20 +85,22 @@ def test_progress_bar_reports_epochs_and_losses(capsys):
     assert "training" in err and "2/2" in err and "val_loss" in err
 
 
-@pytest.mark.parametrize("loss", ["mae", "huber"])
-def test_the_chosen_loss_is_what_training_minimises_and_reports(loss, small_parts):
+@pytest.mark.parametrize("loss, window_norm", [("mae", False), ("huber", False), ("mse", True)])
+def test_the_chosen_loss_is_what_training_minimises_and_reports(loss, window_norm, small_parts):
+    # With window_norm the model is no plain chain of layers: training must still run the
+    # whole graph, or the reported loss would not be the one `predict` gives.
     train_part, val, _ = small_parts
-    f = dc.Forecaster("y", lookback=24, units=8, layers=1, loss=loss, seed=0)
+    f = dc.Forecaster("y", lookback=24, units=8, layers=1, loss=loss, window_norm=window_norm)
     f.fit(train_part, validation=val, epochs=2, verbose=False)
     # Recompute the best epoch's validation loss from the restored weights, by hand.
     joined = pd.concat([train_part.iloc[-24:], val])
     x, y = f._windows(f._validated(joined, "validation"))
     error = np.asarray(f.model.predict(x, verbose=0)) - y
-    expected = (
-        np.abs(error)
-        if loss == "mae"
-        else np.where(np.abs(error) <= 1, 0.5 * error**2, np.abs(error) - 0.5)
-    )
+    expected = {
+        "mae": np.abs(error),
+        "huber": np.where(np.abs(error) <= 1, 0.5 * error**2, np.abs(error) - 0.5),
+        "mse": error**2,
+    }[loss]
     best = min(e["val_loss"] for e in f.history_.epochs)
     assert best == pytest.approx(expected.mean(), rel=1e-4)
 
@@ -106,3 +108,18 @@ def test_the_chosen_loss_is_what_training_minimises_and_reports(loss, small_part
 def test_unknown_loss_is_named():
     with pytest.raises(ConfigError, match="loss must be one of mse, mae, huber"):
         dc.Forecaster("y", loss="l1").check_params()
+
+
+def test_the_fast_layer_chain_is_taken_only_when_it_is_the_whole_model():
+    from deepcast.training import _layer_chain
+
+    plain = build_lstm(8, 2, 1, units=4, layers=2)
+    assert [layer.name for layer in _layer_chain(plain)] == ["lstm_1", "lstm_2", "forecast"]
+    # An operation before the first layer or after the last is not a layer; calling the
+    # layers one by one would silently skip it.
+    inputs = keras.Input(shape=(8, 2))
+    hidden = keras.layers.LSTM(4)(inputs - keras.ops.mean(inputs, axis=1, keepdims=True))
+    centred = keras.Model(inputs, keras.layers.Dense(1)(hidden))
+    outputs = keras.layers.Dense(1)(keras.layers.LSTM(4)(inputs)) * 2.0
+    scaled = keras.Model(inputs, outputs)
+    assert _layer_chain(centred) is None and _layer_chain(scaled) is None

@@ -136,6 +136,11 @@ def _model_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--layers", type=int, default=2)
     group.add_argument("--dropout", type=float, default=0.1)
     group.add_argument("--bidirectional", action="store_true")
+    group.add_argument(
+        "--window-norm",
+        action="store_true",
+        help="standardise each window's target by its own mean and std (for drifting levels)",
+    )
     group.add_argument("--learning-rate", type=float, default=1e-3)
     group.add_argument(
         "--loss", default="mse", choices=["mse", "mae", "huber"], help="training loss"
@@ -216,6 +221,7 @@ def _forecaster_args(args) -> dict:
         "layers": args.layers,
         "dropout": args.dropout,
         "bidirectional": args.bidirectional,
+        "window_norm": args.window_norm,
         "learning_rate": args.learning_rate,
         "loss": args.loss,
         "seasonal_period": period,
@@ -239,6 +245,14 @@ def _tuning_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="NAME=SPEC",
         help="narrow one hyperparameter: units=16:128:log, lookback=24,48 or dropout=0.1",
     )
+    group.add_argument(
+        "--tuning-tolerance",
+        type=float,
+        default=0.0,
+        metavar="FRACTION",
+        help="keep the fastest-training trial within this fraction of the lowest validation "
+        "loss (0.02 = 2%%) instead of the lowest itself",
+    )
     group.add_argument("--overwrite", action="store_true", help="start the search afresh")
 
 
@@ -255,6 +269,7 @@ def _tuning_options(args):
         search_space=args.search_space,
         narrow=parse_assignments(args.tune) or None,
         overwrite=args.overwrite,
+        tolerance=args.tuning_tolerance,
     )
 
 

@@ -35,6 +35,7 @@ _RULES = {
     "learning_rate": _params.positive_float(),
     "patience": _params.positive_int(),
     "loss": _params.Rule(str, lambda v: v in LOSSES, f"one of {', '.join(LOSSES)}"),
+    "window_norm": _params.Rule(bool, lambda v: True, "true or false"),
     "seed": _params.Rule(int, lambda v: v >= 0, "a non-negative integer"),
 }
 
@@ -42,8 +43,8 @@ _RULES = {
 # Constructor arguments in order; `model` is stored as `model_name` (`model` is the Keras model).
 _PARAMS = (
     "target", "lookback", "horizon", "model_name", "features", "units", "layers", "dropout",
-    "bidirectional", "learning_rate", "loss", "patience", "seasonal_period", "calendar",
-    "seed", "model_options",
+    "bidirectional", "window_norm", "learning_rate", "loss", "patience", "seasonal_period",
+    "calendar", "seed", "model_options",
 )  # fmt: skip
 
 
@@ -52,7 +53,9 @@ class Forecaster:
 
     Inputs are the target's own history plus every other numeric column, unless `features`
     names them; boolean columns count as 0/1 and categorical ones are one-hot encoded, and
-    `calendar=True` adds hour/day sine-cosine features. The model maps `lookback` scaled rows
+    `calendar=True` adds hour/day sine-cosine features. `window_norm=True` standardises each
+    window's target by its own mean and std (and maps the forecast back), which helps when the
+    level drifts between training and forecasting. The model maps `lookback` scaled rows
     to `horizon` future target values (direct multi-step), trained on `loss` ("mse", "mae",
     or "huber", in scaled units). `seasonal_period` is one period or
     a list (the first is primary); None infers them from the timestamps (hourly: 24 and 168).
@@ -71,6 +74,7 @@ class Forecaster:
         layers: int = 2,
         dropout: float = 0.1,
         bidirectional: bool = False,
+        window_norm: bool = False,
         learning_rate: float = 1e-3,
         loss: str = "mse",
         patience: int = 5,
@@ -88,6 +92,7 @@ class Forecaster:
         self.layers = layers
         self.dropout = dropout
         self.bidirectional = bidirectional
+        self.window_norm = window_norm
         self.learning_rate = learning_rate
         self.loss = loss
         self.patience = patience

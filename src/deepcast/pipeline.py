@@ -40,6 +40,7 @@ class TuningOptions:
     search_space: object = None  # SearchSpace, dict, JSON file or None (the default space)
     narrow: dict | None = None
     overwrite: bool = False
+    tolerance: float = 0.0  # choose the fastest trial within this fraction of the lowest loss
 
 
 def run(
@@ -114,6 +115,7 @@ def _tune(train_part, val_part, target, forecaster_args, batch_size, options, ou
         overwrite=options.overwrite,
         epochs=options.epochs,
         batch_size=batch_size,
+        tolerance=options.tolerance,
     )
     tuning.write_report(result, out)
     return result

@@ -120,10 +120,15 @@ def _log_epoch(bar, history: TrainingHistory, record: dict) -> None:
 def _layer_chain(model: keras.Model) -> list | None:
     """The layers of a plain chain model (Input -> a -> b -> ...), or None if it branches."""
     chain = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
-    for previous, layer in zip(chain, chain[1:]):
-        if len(layer._inbound_nodes) != 1 or layer.input is not previous.output:
+    if not chain or len(model.inputs) != 1 or len(model.outputs) != 1:
+        return None
+    # Operations between layers (keras.ops on symbolic tensors) are not in `model.layers`:
+    # every link, the model's own ends included, must be a direct layer-to-layer one.
+    ends = [model.inputs[0], *(layer.output for layer in chain)]
+    for source, layer in zip(ends, chain):
+        if len(layer._inbound_nodes) != 1 or layer.input is not source:
             return None
-    return chain
+    return chain if chain[-1].output is model.outputs[0] else None
 
 
 def _train_torch(

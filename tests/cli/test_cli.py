@@ -164,11 +164,20 @@ def test_tuned_run_builds_the_best_trial_and_resumes(csv_file, tmp_path, capsys)
     )
     assert (out / "tuning.png").read_bytes()[:4] == b"\x89PNG"
 
-    code, _, _ = run_cli([*args, *TUNE, "--max-trials", "3"], capsys)  # resume: one more trial
+    # Resume: one more trial; the tolerance only re-chooses among finished trials.
+    code, _, _ = run_cli([*args, *TUNE, "--max-trials", "3", "--tuning-tolerance", "0.5"], capsys)
     second = json.loads((out / "tuning.json").read_text())
     assert code == 0 and len(second["trials"]) == 3
     for old, new in zip(first["trials"], second["trials"][:2]):
         assert (old["trial_id"], old["score"]) == (new["trial_id"], new["score"])
+    assert second["selection"]["tolerance"] == 0.5
+    model = dc.Forecaster.load(out / "model")
+    assert model.units == second["best"]["hyperparameters"]["units"]
+
+    code, _, err = run_cli([*args, *TUNE, "--tuning-tolerance", "5"], capsys)
+    assert code == 2 and err.strip().splitlines() == [
+        "deepcast: error: tolerance must be a fraction in [0, 1), e.g. 0.02 for 2%; got 5.0"
+    ]
 
 
 def test_bad_search_space_file_exits_2(csv_file, tmp_path, capsys):

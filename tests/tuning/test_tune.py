@@ -117,7 +117,7 @@ def test_table_lists_the_top_trials_best_first(random_result):
     lines = random_result.table(k=2).splitlines()
     assert lines[0].startswith("top 2 of 3 trials")
     assert lines[1].split()[:3] == ["rank", "trial", "val_loss"]
-    assert lines[2].split()[1] == random_result.best["trial_id"]
+    assert lines[2].split()[1] == random_result.best["trial_id"] + "*"  # * = chosen
 
 
 def test_bad_input_fails_before_training(parts, tmp_path):
@@ -131,6 +131,9 @@ def test_bad_input_fails_before_training(parts, tmp_path):
         small_tune(parts, tmp_path / "c", narrow={"lookback": [24, 1000]})
     with pytest.raises(ConfigError, match="unknown Forecaster argument 'neurons'"):
         small_tune(parts, tmp_path / "d", forecaster_args={"neurons": 3})
+    with pytest.raises(ConfigError, match="tolerance must be a fraction in \\[0, 1\\).*got 2"):
+        small_tune(parts, tmp_path / "e", tolerance=2)
+    assert not (tmp_path / "e").exists()
     assert not (tmp_path / "a").exists()
 
 
@@ -139,3 +142,11 @@ def test_tune_is_part_of_the_public_api():
     from deepcast import tuning
 
     assert dc.tune is tuning.tune and "tune" in dc.__all__
+
+
+def test_tolerance_reselects_a_finished_search_without_training(parts, random_result):
+    again = small_tune(parts, random_result.directory, max_trials=3, epochs=3, tolerance=0.99)
+    assert [t["score"] for t in again.trials] == [t["score"] for t in random_result.trials]
+    near = [t for t in again.completed if t["score"] <= again.lowest["score"] * 1.99]
+    fastest = min(near, key=lambda t: t["seconds"] / t["epochs_trained"])
+    assert again.best["trial_id"] == fastest["trial_id"]

@@ -13,6 +13,7 @@ import keras
 from keras import activations
 
 from deepcast import _backend
+from deepcast.models.window_norm import WindowDenormalization, WindowNormalization
 
 
 @keras.saving.register_keras_serializable(package="deepcast")
@@ -101,21 +102,29 @@ def build_lstm(
     layers: int = 2,
     dropout: float = 0.1,
     bidirectional: bool = False,
+    window_norm: bool = False,
 ) -> keras.Model:
     """Stacked LSTM with a dense head to all `horizon` steps at once (direct strategy).
 
     [B, lookback, F] -> LSTM x layers -> [B, units] (x2 if bidirectional) -> Dense -> [B, horizon]
+
+    `window_norm`: the target column of each window is standardised by its own mean and std
+    before the LSTMs and the forecast mapped back (see `window_norm.py`).
 
     >>> build_lstm(48, 3, 24, units=32).output_shape
     (None, 24)
     """
     inputs = keras.Input(shape=(lookback, n_features), name="window")
     x = inputs
+    if window_norm:
+        x, stats = WindowNormalization(name="window_norm")(inputs)
     for i in range(layers):
         last = i == layers - 1
         rnn = FusedLSTM(units, return_sequences=not last, dropout=dropout, name=f"lstm_{i + 1}")
         x = keras.layers.Bidirectional(rnn, name=f"bilstm_{i + 1}")(x) if bidirectional else rnn(x)
     outputs = keras.layers.Dense(horizon, name="forecast")(x)
+    if window_norm:
+        outputs = WindowDenormalization(name="window_denorm")(outputs, stats)
     return keras.Model(inputs, outputs, name="deepcast_lstm")
 
 
@@ -123,7 +132,7 @@ class LSTMSpec:
     """Registry entry: capabilities the framework may ask about, and the builder."""
 
     name = "lstm"
-    hyperparameters = ("units", "layers", "dropout", "bidirectional")
+    hyperparameters = ("units", "layers", "dropout", "bidirectional", "window_norm")
     supports_dropout_sampling = True
     supports_attention = False
     build = staticmethod(build_lstm)

@@ -78,6 +78,7 @@ def tune(
     seed: int | None = None,
     executions_per_trial: int = 1,
     hyperband_factor: int = 3,
+    tolerance: float = 0.0,
 ) -> TuningResult:
     """Search the Forecaster's hyperparameters; return every trial and the best.
 
@@ -92,10 +93,15 @@ def tune(
     Hyperband's budget is one iteration with `max_epochs=epochs` (its brackets train many
     short trials and promote the best to more epochs); `max_trials` caps its trial count.
 
+    `tolerance` (a fraction, default 0): the best trial is the one that trains fastest per
+    epoch among those within `tolerance` of the lowest validation loss (see `TuningResult`).
+    It only chooses among finished trials, so changing it never invalidates a saved search.
+
     `directory` holds the search state: the same call again resumes (a trial that was running
     is run again; a larger `max_trials` adds trials); `overwrite=True` starts afresh.
     """
     forecaster_args = dict(forecaster_args or {})
+    TuningResult.check_tolerance(tolerance)
     _check_arguments(
         algorithm, max_trials, epochs, batch_size, executions_per_trial, hyperband_factor
     )
@@ -158,6 +164,7 @@ def tune(
         max_trials=max_trials,
         directory=directory,
         settings=settings,
+        tolerance=tolerance,
     )
 
 

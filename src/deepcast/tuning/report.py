@@ -60,6 +60,8 @@ def tuning_figure(result: TuningResult) -> Figure:
     summary = f"{len(result.trials)} trials" + (f", {failed} not completed" if failed else "")
     if best is not None:
         summary += f"; best {OBJECTIVE} {best['score']:.4g} (trial {best['trial_id']})"
+        if result.tolerance:
+            summary += f", the fastest within {result.tolerance:.0%} of the lowest"
     fig.suptitle(f"Hyperparameter search of {result.target}: {summary}")
     return fig
 
@@ -85,7 +87,8 @@ def _score_per_trial(ax: Axes, result: TuningResult, done: list[dict], colors: d
         numbers = [t["number"] for t in ordered]
         ax.step(numbers, running, where="post", color="black", linewidth=1.2, label="best so far")
         best = result.best
-        ax.scatter([best["number"]], [best["score"]], label="best trial", **_BEST)
+        label = "chosen trial" if result.tolerance else "best trial"
+        ax.scatter([best["number"]], [best["score"]], label=label, **_BEST)
         _maybe_log(ax, [t["score"] for t in done], axis="y")
         ax.legend(loc="upper right", fontsize="small")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))

@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from deepcast.errors import DeepcastError
+from deepcast.errors import ConfigError, DeepcastError
 from deepcast.tuning.space import SearchSpace
 
 OBJECTIVE = "val_loss"
@@ -25,6 +25,13 @@ class TuningResult:
     `score` (best validation loss, scaled units; None unless completed), `status`
     ("COMPLETED", "FAILED", ...), `seconds`, `epochs` (budget), `epochs_trained`,
     `best_epoch`.
+
+    `tolerance` chooses between accuracy and training cost: 0 (the default) makes the trial
+    with the lowest validation loss the best; 0.02 makes the best the trial that trains
+    fastest (seconds per epoch, as measured in the search) among those whose loss is within
+    2% of the lowest. Bigger networks and smaller batches often win a search by a hair while
+    costing several times as much to train and serve; this is the one-standard-error rule
+    of model selection with the tolerance stated up front.
     """
 
     algorithm: str
@@ -38,6 +45,18 @@ class TuningResult:
     max_trials: int | None
     directory: Path
     settings: dict = field(default_factory=dict)
+    tolerance: float = 0.0
+
+    def __post_init__(self):
+        self.check_tolerance(self.tolerance)
+
+    @staticmethod
+    def check_tolerance(tolerance) -> None:
+        ok = isinstance(tolerance, (int, float)) and not isinstance(tolerance, bool)
+        if not (ok and 0 <= tolerance < 1):
+            raise ConfigError(
+                f"tolerance must be a fraction in [0, 1), e.g. 0.02 for 2%; got {tolerance!r}"
+            )
 
     @property
     def completed(self) -> list[dict]:
@@ -46,10 +65,21 @@ class TuningResult:
         return sorted(done, key=lambda t: (t["score"], t["number"]))
 
     @property
-    def best(self) -> dict | None:
+    def lowest(self) -> dict | None:
         """The completed trial with the lowest validation loss, or None if none completed."""
         done = self.completed
         return done[0] if done else None
+
+    @property
+    def best(self) -> dict | None:
+        """The chosen trial: the lowest validation loss, or with a `tolerance`, the fastest
+        trial within it (ties go to the lower loss). None if no trial completed."""
+        lowest = self.lowest
+        if lowest is None or self.tolerance == 0:
+            return lowest
+        limit = lowest["score"] + self.tolerance * abs(lowest["score"])
+        near = [t for t in self.completed if t["score"] <= limit]
+        return min(near, key=lambda t: (_seconds_per_epoch(t), t["score"], t["number"]))
 
     def best_hyperparameters(self) -> dict:
         best = self.best
@@ -86,6 +116,11 @@ class TuningResult:
         return {
             "algorithm": self.algorithm,
             "objective": {"name": OBJECTIVE, "direction": "min"},
+            "selection": {
+                "rule": "lowest loss" if self.tolerance == 0 else "fastest within tolerance",
+                "tolerance": self.tolerance,
+                "lowest": None if self.lowest is None else self.lowest["trial_id"],
+            },
             "max_trials": self.max_trials,
             "epochs": self.epochs,
             "seed": self.seed,
@@ -100,35 +135,54 @@ class TuningResult:
         }
 
     def table(self, k: int = 5) -> str:
-        """The top `k` completed trials as a plain-text table, best first."""
+        """The top `k` completed trials as a plain-text table, lowest loss first (and the
+        chosen trial, marked *, even when it ranks below `k`)."""
         rows = self.completed[:k]
         if not rows:
             return f"no completed trials (of {len(self.trials)})"
+        chosen = self.best["trial_id"]
+        if all(t["trial_id"] != chosen for t in rows):
+            rows.append(self.best)
+        ranks = {t["trial_id"]: rank for rank, t in enumerate(self.completed, start=1)}
         names = list(self.search_space.names)
-        header = ["rank", "trial", OBJECTIVE, *names, "epochs", "seconds"]
+        header = ["rank", "trial", OBJECTIVE, *names, "epochs", "seconds", "s/epoch"]
         cells = [
             [
-                str(rank),
-                str(t["trial_id"]),
+                str(ranks[t["trial_id"]]),
+                str(t["trial_id"]) + ("*" if t["trial_id"] == chosen else ""),
                 _fmt(t["score"]),
                 *(_fmt(t["hyperparameters"].get(n)) for n in names),
                 str(t.get("epochs", "")),
                 _fmt(t.get("seconds")),
+                _fmt(_seconds_per_epoch(t)),
             ]
-            for rank, t in enumerate(rows, start=1)
+            for t in rows
         ]
         widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(header)]
         lines = [
             f"top {len(rows)} of {len(self.trials)} trials by validation loss "
-            f"({self.algorithm} search; lower is better):",
+            f"({self.algorithm} search; lower is better; * = chosen"
+            + (
+                f": fastest per epoch within {self.tolerance:.0%} of the lowest):"
+                if self.tolerance
+                else "):"
+            ),
             "  ".join(h.rjust(w) for h, w in zip(header, widths)),
         ]
         lines += ["  ".join(c.rjust(w) for c, w in zip(row, widths)) for row in cells]
         return "\n".join(lines)
 
 
+def _seconds_per_epoch(trial: dict) -> float:
+    """Training cost of a trial's configuration; unknown (resumed without timing) sorts last."""
+    seconds, epochs = trial.get("seconds"), trial.get("epochs_trained")
+    if seconds is None or not epochs:
+        return math.inf
+    return seconds / epochs
+
+
 def _fmt(value) -> str:
-    if value is None:
+    if value is None or value == math.inf:
         return "-"
     if isinstance(value, float):
         return f"{value:.4g}"

@@ -80,6 +80,7 @@ _KINDS: dict[str, tuple[type, object, str]] = {
     "dropout": (float, lambda v: 0 <= v < 1, "a number in [0, 1)"),
     "learning_rate": (float, lambda v: v > 0, "a positive number"),
     "bidirectional": (bool, lambda v: True, "true or false"),
+    "window_norm": (bool, lambda v: True, "true or false"),
 }
 NAMES = tuple(_KINDS)
 _FIELDS = {"int": Int, "float": Float, "choice": Choice}
