@@ -158,7 +158,7 @@ def deepcast_system(task: Task, args, tuned: bool) -> tuple[np.ndarray, dict]:
             f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}" for k, v in best.items()
         )
         if args.tolerance:
-            detail += f" (fastest trial within {args.tolerance:.0%} of the lowest val loss)"
+            detail += f" (fastest trial within {args.tolerance * 100:g}% of the lowest val loss)"
     else:
         forecaster = dc.Forecaster(task.target, **forecaster_args)
     start = time.perf_counter()

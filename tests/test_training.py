@@ -87,8 +87,8 @@ def test_progress_bar_reports_epochs_and_losses(capsys):
 
 @pytest.mark.parametrize("loss, window_norm", [("mae", False), ("huber", False), ("mse", True)])
 def test_the_chosen_loss_is_what_training_minimises_and_reports(loss, window_norm, small_parts):
-    # With window_norm the model is no plain chain of layers: training must still run the
-    # whole graph, or the reported loss would not be the one `predict` gives.
+    # With window_norm (two-input and two-output layers) training runs the whole graph; the
+    # reported loss must still be the one `predict` gives.
     train_part, val, _ = small_parts
     f = dc.Forecaster("y", lookback=24, units=8, layers=1, loss=loss, window_norm=window_norm)
     f.fit(train_part, validation=val, epochs=2, verbose=False)

@@ -76,6 +76,7 @@ def test_the_chosen_trial_drives_the_final_model_and_the_report():
 
 def test_table_marks_the_chosen_trial_even_below_the_top_k():
     lines = result(0.05).table(k=2).splitlines()
+    assert lines[0].startswith("top 2 of 5 trials and the chosen one by validation loss")
     assert "fastest per epoch within 5% of the lowest" in lines[0]
     rows = [line.split() for line in lines[2:]]
     # top 2 by loss (00, 01) and then the chosen trial 02, with its overall rank 4
@@ -87,6 +88,20 @@ def test_a_trial_without_timing_is_never_preferred_for_speed():
     trials = [*TRIALS[:2], {**TRIALS[2], "seconds": None}]
     untimed = dataclasses.replace(result(0.05), trials=trials)
     assert untimed.best["trial_id"] == "01"
+    # An untimed lowest-loss trial cannot be shown to be slower: it stays the choice.
+    trials = [{**TRIALS[0], "seconds": None}, *TRIALS[1:]]
+    assert dataclasses.replace(result(0.05), trials=trials).best["trial_id"] == "00"
+
+
+def test_recorded_training_time_per_epoch_wins_over_trial_seconds():
+    # Trial 01's wall time includes set-up; its training loop alone ran 0.1 s an epoch.
+    trials = [TRIALS[0], {**TRIALS[1], "seconds_per_epoch": 0.1}, *TRIALS[2:]]
+    assert dataclasses.replace(result(0.05), trials=trials).best["trial_id"] == "01"
+
+
+@pytest.mark.parametrize("tolerance, text", [(0.02, "2%"), (0.005, "0.5%"), (0.125, "12.5%")])
+def test_tolerance_is_shown_as_written(tolerance, text):
+    assert result(tolerance).percent == text
 
 
 @pytest.mark.parametrize("bad", [-0.1, 1.0, "2%", True])

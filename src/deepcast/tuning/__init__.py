@@ -95,7 +95,8 @@ def tune(
 
     `tolerance` (a fraction, default 0): the best trial is the one that trains fastest per
     epoch among those within `tolerance` of the lowest validation loss (see `TuningResult`).
-    It only chooses among finished trials, so changing it never invalidates a saved search.
+    It only chooses among finished trials, so changing it never invalidates a saved search;
+    the choice rests on measured times, so it is as repeatable as the machine is quiet.
 
     `directory` holds the search state: the same call again resumes (a trial that was running
     is run again; a larger `max_trials` adds trials); `overwrite=True` starts afresh.
@@ -220,7 +221,7 @@ def _forecaster_objective(train, validation, target, forecaster_args, batch_size
             raise KeyboardInterrupt
         losses = np.array([e.get("val_loss", np.nan) for e in history.epochs], dtype=float)
         score = float(np.nanmin(losses)) if np.isfinite(losses).any() else math.nan
-        return TrialOutcome(score, len(history.epochs), history.best_epoch)
+        return TrialOutcome(score, len(history.epochs), history.best_epoch, history.seconds)
 
     return objective
 
@@ -260,6 +261,14 @@ def _check_forecaster_args(forecaster_args: dict) -> None:
         )
 
 
+def _forecaster_defaults() -> dict:
+    from deepcast.forecaster import Forecaster
+
+    parameters = inspect.signature(Forecaster).parameters.values()
+    defaults = {p.name: p.default for p in parameters if p.default is not inspect.Parameter.empty}
+    return json.loads(json.dumps(defaults))
+
+
 def _check_lookback_fits(space: SearchSpace, train: pd.DataFrame, forecaster_args: dict):
     if "lookback" not in space:
         return
@@ -286,6 +295,11 @@ def _check_resumable(directory: Path, settings: dict, overwrite: bool) -> None:
     except (OSError, json.JSONDecodeError):
         return  # unreadable: KerasTuner's own state decides
     current = json.loads(json.dumps(settings))  # tuples -> lists, as stored
+    # An argument spelled out at its default is the same search as one left out (searches
+    # saved before a Forecaster argument existed stay resumable).
+    defaults = _forecaster_defaults()
+    for state in (previous, current):
+        state["forecaster_args"] = {**defaults, **(state.get("forecaster_args") or {})}
     changed = [k for k in current if previous.get(k) != current[k]]
     if changed:
         raise ConfigError(

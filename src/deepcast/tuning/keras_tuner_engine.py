@@ -48,6 +48,7 @@ class TrialOutcome:
     score: float
     epochs_trained: int = 0
     best_epoch: int | None = None
+    train_seconds: float | None = None  # inside the training loop only: no data set-up
 
 
 # (hyperparameters, epochs, seed) -> outcome; raises KeyboardInterrupt to stop the search.
@@ -173,6 +174,10 @@ class DeepcastTuner(base_tuner.BaseTuner):
             raise _UserError(str(exc)) from exc
         score = sum(o.score for o in outcomes) / len(outcomes)
         record.update(epochs_trained=outcomes[0].epochs_trained, best_epoch=outcomes[0].best_epoch)
+        epochs = sum(o.epochs_trained for o in outcomes)
+        if epochs and all(o.train_seconds is not None for o in outcomes):
+            # The configuration's training cost, over every execution of the trial.
+            record["seconds_per_epoch"] = round(sum(o.train_seconds for o in outcomes) / epochs, 4)
         if not math.isfinite(score):
             raise keras_tuner.errors.FailedTrialError(f"validation loss is {score}")
         return {OBJECTIVE: score}
@@ -245,6 +250,7 @@ def trials_table(tuner: DeepcastTuner) -> list[dict]:
                 "epochs": record.get("epochs", tuner.epochs),
                 "epochs_trained": record.get("epochs_trained"),
                 "best_epoch": record.get("best_epoch"),
+                "seconds_per_epoch": record.get("seconds_per_epoch"),
                 **({"message": _last_line(trial.message)} if trial.message else {}),
                 # Hyperband: this trial re-runs an earlier one's hyperparameters with more epochs.
                 **({"promoted_from": promoted} if promoted else {}),

@@ -61,7 +61,7 @@ def tuning_figure(result: TuningResult) -> Figure:
     if best is not None:
         summary += f"; best {OBJECTIVE} {best['score']:.4g} (trial {best['trial_id']})"
         if result.tolerance:
-            summary += f", the fastest within {result.tolerance:.0%} of the lowest"
+            summary += f", the fastest within {result.percent} of the lowest"
     fig.suptitle(f"Hyperparameter search of {result.target}: {summary}")
     return fig
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from numbers import Real
 from pathlib import Path
 
 from deepcast.errors import ConfigError, DeepcastError
@@ -24,14 +25,15 @@ class TuningResult:
     `trials`: one dict per trial in start order — `trial_id`, `number`, `hyperparameters`,
     `score` (best validation loss, scaled units; None unless completed), `status`
     ("COMPLETED", "FAILED", ...), `seconds`, `epochs` (budget), `epochs_trained`,
-    `best_epoch`.
+    `best_epoch`, `seconds_per_epoch` (time inside the training loop per epoch trained, over
+    every execution of the trial).
 
     `tolerance` chooses between accuracy and training cost: 0 (the default) makes the trial
     with the lowest validation loss the best; 0.02 makes the best the trial that trains
     fastest (seconds per epoch, as measured in the search) among those whose loss is within
     2% of the lowest. Bigger networks and smaller batches often win a search by a hair while
-    costing several times as much to train and serve; this is the one-standard-error rule
-    of model selection with the tolerance stated up front.
+    costing several times as much per epoch; this is in the spirit of the one-standard-error
+    rule of model selection, with the tolerance stated up front instead of estimated.
     """
 
     algorithm: str
@@ -52,7 +54,7 @@ class TuningResult:
 
     @staticmethod
     def check_tolerance(tolerance) -> None:
-        ok = isinstance(tolerance, (int, float)) and not isinstance(tolerance, bool)
+        ok = isinstance(tolerance, Real) and not isinstance(tolerance, bool)
         if not (ok and 0 <= tolerance < 1):
             raise ConfigError(
                 f"tolerance must be a fraction in [0, 1), e.g. 0.02 for 2%; got {tolerance!r}"
@@ -65,6 +67,11 @@ class TuningResult:
         return sorted(done, key=lambda t: (t["score"], t["number"]))
 
     @property
+    def percent(self) -> str:
+        """The tolerance as people write it: 0.005 -> '0.5%'."""
+        return f"{self.tolerance * 100:g}%"
+
+    @property
     def lowest(self) -> dict | None:
         """The completed trial with the lowest validation loss, or None if none completed."""
         done = self.completed
@@ -75,8 +82,8 @@ class TuningResult:
         """The chosen trial: the lowest validation loss, or with a `tolerance`, the fastest
         trial within it (ties go to the lower loss). None if no trial completed."""
         lowest = self.lowest
-        if lowest is None or self.tolerance == 0:
-            return lowest
+        if lowest is None or self.tolerance == 0 or _seconds_per_epoch(lowest) == math.inf:
+            return lowest  # an untimed lowest (an old search resumed) cannot be out-timed
         limit = lowest["score"] + self.tolerance * abs(lowest["score"])
         near = [t for t in self.completed if t["score"] <= limit]
         return min(near, key=lambda t: (_seconds_per_epoch(t), t["score"], t["number"]))
@@ -145,7 +152,7 @@ class TuningResult:
             rows.append(self.best)
         ranks = {t["trial_id"]: rank for rank, t in enumerate(self.completed, start=1)}
         names = list(self.search_space.names)
-        header = ["rank", "trial", OBJECTIVE, *names, "epochs", "seconds", "s/epoch"]
+        header = ["rank", "trial", OBJECTIVE, *names, "epochs", "trained", "seconds", "s/epoch"]
         cells = [
             [
                 str(ranks[t["trial_id"]]),
@@ -153,17 +160,20 @@ class TuningResult:
                 _fmt(t["score"]),
                 *(_fmt(t["hyperparameters"].get(n)) for n in names),
                 str(t.get("epochs", "")),
+                _fmt(t.get("epochs_trained")),
                 _fmt(t.get("seconds")),
                 _fmt(_seconds_per_epoch(t)),
             ]
             for t in rows
         ]
         widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(header)]
+        shown = f"top {min(k, len(self.completed))} of {len(self.trials)} trials"
+        if len(rows) > k:
+            shown += " and the chosen one"
         lines = [
-            f"top {len(rows)} of {len(self.trials)} trials by validation loss "
-            f"({self.algorithm} search; lower is better; * = chosen"
+            f"{shown} by validation loss ({self.algorithm} search; lower is better; * = chosen"
             + (
-                f": fastest per epoch within {self.tolerance:.0%} of the lowest):"
+                f": fastest per epoch within {self.percent} of the lowest):"
                 if self.tolerance
                 else "):"
             ),
@@ -174,7 +184,10 @@ class TuningResult:
 
 
 def _seconds_per_epoch(trial: dict) -> float:
-    """Training cost of a trial's configuration; unknown (resumed without timing) sorts last."""
+    """Training cost of a trial's configuration; unknown (a search saved before training
+    time was recorded: trial seconds over epochs trained) sorts last."""
+    if trial.get("seconds_per_epoch") is not None:
+        return trial["seconds_per_epoch"]
     seconds, epochs = trial.get("seconds"), trial.get("epochs_trained")
     if seconds is None or not epochs:
         return math.inf
