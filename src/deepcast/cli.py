@@ -261,6 +261,10 @@ def _tuning_options(args):
     from deepcast.tuning import parse_assignments
 
     if args.tuner == "none":
+        if args.tuning_tolerance:
+            from deepcast.errors import ConfigError
+
+            raise ConfigError("--tuning-tolerance chooses among search trials: add --tuner random")
         return None
     return TuningOptions(
         algorithm=args.tuner,

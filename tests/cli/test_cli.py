@@ -174,6 +174,8 @@ def test_tuned_run_builds_the_best_trial_and_resumes(csv_file, tmp_path, capsys)
     model = dc.Forecaster.load(out / "model")
     assert model.units == second["best"]["hyperparameters"]["units"]
 
+    code, _, err = run_cli([*args, "--tuning-tolerance", "0.02"], capsys)  # no search
+    assert code == 2 and "--tuning-tolerance chooses among search trials" in err
     code, _, err = run_cli([*args, *TUNE, "--tuning-tolerance", "5"], capsys)
     assert code == 2 and err.strip().splitlines() == [
         "deepcast: error: tolerance must be a fraction in [0, 1), e.g. 0.02 for 2%; got 5.0"
