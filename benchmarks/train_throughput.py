@@ -5,6 +5,7 @@ head), batch 64, Adam, MSE, no dropout, measured side by side in one run, altern
 `--repeats`. Prints windows/s for each and the ratio. Goal: deepcast >= 0.9x the hand loop.
 
     .venv/bin/python benchmarks/train_throughput.py [--windows 20000] [--epochs 2] [--stock]
+    .venv/bin/python benchmarks/train_throughput.py --lookback 168 --threads 1 --windows 4000
 """
 
 from __future__ import annotations
@@ -89,13 +90,17 @@ def time_stock_keras(df: pd.DataFrame, epochs: int) -> float:
 
 
 def main() -> None:
+    global LOOKBACK  # every timed function reads it: one setting for both contenders
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--windows", type=int, default=20_000)
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--stock", action="store_true", help="also time stock Keras Model.fit")
+    parser.add_argument("--lookback", type=int, default=LOOKBACK, help="window length")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads")
     args = parser.parse_args()
-    torch.set_num_threads(torch.get_num_threads())
+    LOOKBACK = args.lookback
+    torch.set_num_threads(args.threads or torch.get_num_threads())
     df = make_frame(args.windows)
     runs = {
         "hand-written torch.nn.LSTM loop": time_hand_loop,
