@@ -81,11 +81,14 @@ class TuningResult:
     def best(self) -> dict | None:
         """The chosen trial: the lowest validation loss, or with a `tolerance`, the fastest
         trial within it (ties go to the lower loss). None if no trial completed."""
-        lowest = self.lowest
-        if lowest is None or self.tolerance == 0 or _seconds_per_epoch(lowest) == math.inf:
+        done = self.completed  # lowest loss first
+        if not done:
+            return None
+        lowest = done[0]
+        if self.tolerance == 0 or _seconds_per_epoch(lowest) == math.inf:
             return lowest  # an untimed lowest (an old search resumed) cannot be out-timed
         limit = lowest["score"] + self.tolerance * abs(lowest["score"])
-        near = [t for t in self.completed if t["score"] <= limit]
+        near = [t for t in done if t["score"] <= limit]
         return min(near, key=lambda t: (_seconds_per_epoch(t), t["score"], t["number"]))
 
     def best_hyperparameters(self) -> dict:
@@ -119,14 +122,14 @@ class TuningResult:
 
     def to_json(self) -> dict:
         """Plain JSON: what `tuning.json` holds."""
-        best = self.best
+        best, lowest = self.best, self.lowest
         return {
             "algorithm": self.algorithm,
             "objective": {"name": OBJECTIVE, "direction": "min"},
             "selection": {
                 "rule": "lowest loss" if self.tolerance == 0 else "fastest within tolerance",
                 "tolerance": self.tolerance,
-                "lowest": None if self.lowest is None else self.lowest["trial_id"],
+                "lowest": None if lowest is None else lowest["trial_id"],
             },
             "max_trials": self.max_trials,
             "epochs": self.epochs,
@@ -144,13 +147,15 @@ class TuningResult:
     def table(self, k: int = 5) -> str:
         """The top `k` completed trials as a plain-text table, lowest loss first (and the
         chosen trial, marked *, even when it ranks below `k`)."""
-        rows = self.completed[:k]
+        completed = self.completed
+        rows = completed[:k]
         if not rows:
             return f"no completed trials (of {len(self.trials)})"
-        chosen = self.best["trial_id"]
+        best = self.best
+        chosen = best["trial_id"]
         if all(t["trial_id"] != chosen for t in rows):
-            rows.append(self.best)
-        ranks = {t["trial_id"]: rank for rank, t in enumerate(self.completed, start=1)}
+            rows.append(best)
+        ranks = {t["trial_id"]: rank for rank, t in enumerate(completed, start=1)}
         names = list(self.search_space.names)
         header = ["rank", "trial", OBJECTIVE, *names, "epochs", "trained", "seconds", "s/epoch"]
         cells = [
@@ -167,7 +172,7 @@ class TuningResult:
             for t in rows
         ]
         widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(header)]
-        shown = f"top {min(k, len(self.completed))} of {len(self.trials)} trials"
+        shown = f"top {min(k, len(completed))} of {len(self.trials)} trials"
         if len(rows) > k:
             shown += " and the chosen one"
         lines = [
