@@ -123,3 +123,103 @@ def test_the_fast_layer_chain_is_taken_only_when_it_is_the_whole_model():
     outputs = keras.layers.Dense(1)(keras.layers.LSTM(4)(inputs)) * 2.0
     scaled = keras.Model(inputs, outputs)
     assert _layer_chain(centred) is None and _layer_chain(scaled) is None
+
+
+def expected_rates(val_losses, start: float, lr_patience: int) -> list[float]:
+    """The rate each epoch should run at, re-derived by hand from the recorded losses: halve
+    after every `lr_patience` epochs in a row without a new lowest validation loss."""
+    rates, rate, best, waited = [], start, np.inf, 0
+    for loss in val_losses:
+        rates.append(rate)
+        if loss < best:
+            best, waited = loss, 0
+            continue
+        waited += 1
+        if waited % lr_patience == 0:
+            rate /= 2
+    return rates
+
+
+def lr_plateau_run(lr_patience: int):
+    _backend.seed_everything(0)
+    model = build_lstm(8, 2, 1, units=16, layers=1, dropout=0.0)
+    x, y = noise_problem(96, 0)
+    xv, yv = noise_problem(64, 1)
+    history = train(
+        model,
+        x,
+        y,
+        validation=(xv, yv),
+        epochs=40,
+        batch_size=16,
+        learning_rate=0.01,
+        patience=7,
+        lr_patience=lr_patience,
+        verbose=False,
+    )
+    return model, history, (xv, yv)
+
+
+@pytest.mark.parametrize("lr_patience", [1, 2, 3])
+def test_the_learning_rate_halves_after_lr_patience_epochs_without_improvement(lr_patience):
+    model, history, (xv, yv) = lr_plateau_run(lr_patience)
+    losses = [e["val_loss"] for e in history.epochs]
+    rates = [e["lr"] for e in history.epochs]
+    assert rates == pytest.approx(expected_rates(losses, 0.01, lr_patience), rel=1e-9)
+    assert min(rates) <= 0.01 / 4  # the plateau rule really fired, more than once
+    # Early stopping keeps its own count: 7 epochs without improvement, best weights restored.
+    assert history.stopped_early and len(losses) - history.best_epoch == 7
+    assert val_loss(model, xv, yv) == pytest.approx(min(losses), rel=1e-4)
+
+
+def test_without_lr_patience_the_rate_is_constant_and_not_recorded():
+    _, history, _ = lr_plateau_run(None)
+    assert "lr" not in history.epochs[0]
+
+
+def test_lr_patience_is_checked():
+    with pytest.raises(ConfigError, match="lr_patience must be a positive integer or None"):
+        dc.Forecaster("y", lr_patience=0).check_params()
+    dc.Forecaster("y", lr_patience=None).check_params()
+
+
+KERAS_PLATEAU_RUN = """
+import json, sys
+import numpy as np
+import keras
+from deepcast import _backend
+from deepcast.models.lstm import build_lstm
+from deepcast.training import train
+assert keras.backend.backend() == sys.argv[1]
+rng = np.random.default_rng(0)
+x, y = rng.normal(size=(96, 8, 2)).astype("float32"), rng.normal(size=(96, 1)).astype("float32")
+xv, yv = rng.normal(size=(64, 8, 2)).astype("float32"), rng.normal(size=(64, 1)).astype("float32")
+_backend.seed_everything(0)
+history = train(build_lstm(8, 2, 1, units=16, layers=1, dropout=0.0), x, y, validation=(xv, yv),
+                epochs=25, batch_size=16, learning_rate=0.01, patience=7, lr_patience=2,
+                verbose=False)
+print(json.dumps(history.epochs))
+"""
+
+
+@pytest.mark.backends
+def test_keras_fit_halves_the_learning_rate_by_the_same_rule():
+    # TensorFlow and JAX train through Model.fit and Keras' own ReduceLROnPlateau.
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    proc = subprocess.run(
+        [sys.executable, "-c", KERAS_PLATEAU_RUN, "tensorflow"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    epochs = json.loads(proc.stdout.strip().splitlines()[-1])
+    losses, rates = [e["val_loss"] for e in epochs], [e["lr"] for e in epochs]
+    assert rates == pytest.approx(expected_rates(losses, 0.01, 2), rel=1e-6)
+    assert min(rates) <= 0.01 / 4

@@ -143,6 +143,13 @@ def _model_arguments(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument("--learning-rate", type=float, default=1e-3)
     group.add_argument(
+        "--lr-patience",
+        type=int,
+        default=None,
+        metavar="EPOCHS",
+        help="halve the learning rate after this many epochs without a lower validation loss",
+    )
+    group.add_argument(
         "--loss", default="mse", choices=["mse", "mae", "huber"], help="training loss"
     )
     group.add_argument("--epochs", type=int, default=50)
@@ -223,6 +230,7 @@ def _forecaster_args(args) -> dict:
         "bidirectional": args.bidirectional,
         "window_norm": args.window_norm,
         "learning_rate": args.learning_rate,
+        "lr_patience": args.lr_patience,
         "loss": args.loss,
         "seasonal_period": period,
         "calendar": args.calendar,

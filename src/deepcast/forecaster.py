@@ -34,6 +34,7 @@ _RULES = {
     "dropout": _params.fraction(),
     "learning_rate": _params.positive_float(),
     "patience": _params.positive_int(),
+    "lr_patience": _params.positive_int("a positive integer or None"),
     "loss": _params.Rule(str, lambda v: v in LOSSES, f"one of {', '.join(LOSSES)}"),
     "window_norm": _params.Rule(bool, lambda v: True, "true or false"),
     "seed": _params.Rule(int, lambda v: v >= 0, "a non-negative integer"),
@@ -43,8 +44,8 @@ _RULES = {
 # Constructor arguments in order; `model` is stored as `model_name` (`model` is the Keras model).
 _PARAMS = (
     "target", "lookback", "horizon", "model_name", "features", "units", "layers", "dropout",
-    "bidirectional", "window_norm", "learning_rate", "loss", "patience", "seasonal_period",
-    "calendar", "seed", "model_options",
+    "bidirectional", "window_norm", "learning_rate", "loss", "patience", "lr_patience",
+    "seasonal_period", "calendar", "seed", "model_options",
 )  # fmt: skip
 
 
@@ -57,7 +58,9 @@ class Forecaster:
     window's target by its own mean and std (and maps the forecast back), which helps when the
     level drifts between training and forecasting. The model maps `lookback` scaled rows
     to `horizon` future target values (direct multi-step), trained on `loss` ("mse", "mae",
-    or "huber", in scaled units). `seasonal_period` is one period or
+    or "huber", in scaled units), stopping after `patience` epochs without a lower validation
+    loss; `lr_patience` halves the learning rate after that many such epochs (a noisy, fast
+    learning rate then settles instead of stopping early). `seasonal_period` is one period or
     a list (the first is primary); None infers them from the timestamps (hourly: 24 and 168).
     Hyperparameters are stored as given; they are checked in `fit`.
     """
@@ -78,6 +81,7 @@ class Forecaster:
         learning_rate: float = 1e-3,
         loss: str = "mse",
         patience: int = 5,
+        lr_patience: int | None = None,
         seasonal_period: int | list[int] | None = None,
         calendar: bool = False,
         seed: int = 0,
@@ -96,6 +100,7 @@ class Forecaster:
         self.learning_rate = learning_rate
         self.loss = loss
         self.patience = patience
+        self.lr_patience = lr_patience
         self.seasonal_period = seasonal_period
         self.calendar = calendar
         self.seed = seed
@@ -193,6 +198,7 @@ class Forecaster:
             patience=self.patience,
             seed=self.seed,
             loss=self.loss,
+            lr_patience=self.lr_patience,
             verbose=verbose,
         )
         target = frame[self.target].to_numpy()

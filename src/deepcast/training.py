@@ -1,4 +1,5 @@
-"""Training loops: Adam on MSE, early stopping with best weights restored, progress, Ctrl-C.
+"""Training loops: Adam, early stopping with best weights restored, an optional halving of the
+learning rate on a plateau, progress, Ctrl-C.
 
 On torch, a lean loop (torch Adam over the Keras layers' own parameters, each layer's `call()`
 invoked directly) runs 1.2x faster than `keras.Model.fit` (DESIGN.md); the weights stay Keras
@@ -73,14 +74,18 @@ def train(
     patience: int = 5,
     seed: int = 0,
     loss: str = "mse",
+    lr_patience: int | None = None,
     verbose: bool | None = None,
 ) -> TrainingHistory:
     """Fit `model` on windows x (n, lookback, F) -> y (n, horizon), minimising `loss` (one of
     LOSSES: "mse", "mae" or "huber" with delta 1 in scaled units).
 
     With `validation`, stops after `patience` epochs without improvement of validation loss and
-    restores the best weights; without it, runs exactly `epochs` epochs. Ctrl-C ends training
-    cleanly: the best weights so far are kept and `history.interrupted` is set.
+    restores the best weights; without it, runs exactly `epochs` epochs. With `lr_patience` and
+    `validation`, the learning rate is halved after every `lr_patience` epochs without a new
+    lowest validation loss (Keras' ReduceLROnPlateau rule); each epoch's record has its "lr".
+    Ctrl-C ends training cleanly: the best weights so far are kept and `history.interrupted` is
+    set.
     """
     loop = _train_torch if _backend.name() == "torch" else _train_keras
     history = TrainingHistory()
@@ -99,6 +104,7 @@ def train(
             bar,
             history,
             loss,
+            lr_patience if validation is not None else None,
         )
     history.seconds = time.perf_counter() - start
     if history.interrupted:
@@ -132,7 +138,19 @@ def _layer_chain(model: keras.Model) -> list | None:
 
 
 def _train_torch(
-    model, x, y, validation, epochs, batch_size, lr, patience, seed, bar, history, loss_name
+    model,
+    x,
+    y,
+    validation,
+    epochs,
+    batch_size,
+    lr,
+    patience,
+    seed,
+    bar,
+    history,
+    loss_name,
+    lr_patience,
 ):
     import torch
 
@@ -153,6 +171,12 @@ def _train_torch(
 
     params = [v.value for v in model.trainable_variables]
     optimizer = torch.optim.Adam(params, lr=lr)
+    plateau = None
+    if lr_patience:
+        # torch counts the epochs it tolerates; ours (and Keras') the ones that trigger a cut.
+        plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, factor=0.5, patience=lr_patience - 1, threshold=0.0
+        )
     xt, yt = _as_torch(x), _as_torch(y)
     generator = torch.Generator().manual_seed(seed)
     stopper = _EarlyStopping(patience)
@@ -183,10 +207,14 @@ def _train_torch(
                 running += loss.item() * len(idx)
                 seen += len(idx)
             record = {"epoch": epoch, "loss": running / seen}
+            if plateau is not None:
+                record["lr"] = optimizer.param_groups[0]["lr"]  # the rate this epoch ran at
             if xv is not None:
                 record["val_loss"] = mean_loss(xv, yv)
                 if stopper.improved(record["val_loss"], epoch):
                     best = [p.detach().clone() for p in params]
+                if plateau is not None:
+                    plateau.step(record["val_loss"])
             _log_epoch(bar, history, record)
             if xv is not None and stopper.should_stop:
                 history.stopped_early = True
@@ -220,11 +248,25 @@ class _KerasProgress(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         record = {"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()}}
+        if "learning_rate" in record:  # set by ReduceLROnPlateau: the rate this epoch ran at
+            record["lr"] = record.pop("learning_rate")
         _log_epoch(self.bar, self.record_history, record)
 
 
 def _train_keras(
-    model, x, y, validation, epochs, batch_size, lr, patience, seed, bar, history, loss_name
+    model,
+    x,
+    y,
+    validation,
+    epochs,
+    batch_size,
+    lr,
+    patience,
+    seed,
+    bar,
+    history,
+    loss_name,
+    lr_patience,
 ):
     loss = keras.losses.Huber(delta=1.0) if loss_name == "huber" else loss_name
     model.compile(optimizer=keras.optimizers.Adam(lr), loss=loss)
@@ -235,6 +277,13 @@ def _train_keras(
             patience=patience, restore_best_weights=True, verbose=0
         )
         callbacks.append(stopper)
+    if lr_patience:
+        callbacks.insert(
+            0,
+            keras.callbacks.ReduceLROnPlateau(
+                factor=0.5, patience=lr_patience, min_delta=0.0, verbose=0
+            ),
+        )
     try:
         model.fit(
             np.ascontiguousarray(x),

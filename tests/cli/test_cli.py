@@ -45,6 +45,18 @@ def test_run_writes_metrics_plot_and_model(csv_file, tmp_path, capsys):
     assert f"{metrics['rmse']:.4g}" in stdout and "seasonal_naive" in stdout
 
 
+def test_lr_patience_reaches_training_and_the_saved_model(csv_file, tmp_path, capsys):
+    out = tmp_path / "run"
+    args = ["run", "--data", str(csv_file), "--target", "y", "--out", str(out), *FAST]
+    code, _, _ = run_cli([*args, "--epochs", "3", "--lr-patience", "1"], capsys)
+    assert code == 0
+    epochs = json.loads((out / "metrics.json").read_text())["training"]["epochs"]
+    assert epochs[0]["lr"] == 1e-3 and all("lr" in e for e in epochs)
+    assert dc.Forecaster.load(out / "model").lr_patience == 1
+    code, _, err = run_cli([*args, "--lr-patience", "0"], capsys)
+    assert code == 2 and "lr_patience must be a positive integer or None" in err
+
+
 def write(tmp_path, name, text):
     path = tmp_path / name
     path.write_text(text)
