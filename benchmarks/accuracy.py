@@ -15,6 +15,7 @@ The peers are benchmark-only: `make accuracy` installs them (`deepcast[peers]`).
 
     .venv/bin/python benchmarks/accuracy.py                       # both data sets
     .venv/bin/python benchmarks/accuracy.py --datasets vic_elec --epochs 5 --trials 2
+    .venv/bin/python benchmarks/accuracy.py --datasets vic_elec --fit-seeds 0,1,2  # + means
 
 Writes benchmarks/results/accuracy.md and accuracy.json (atomically) and prints the table.
 """
