@@ -380,8 +380,8 @@ def run_task(task: Task, args) -> list[dict]:
 
 
 def seed_mean(runs: list[dict], system: str) -> dict:
-    """One system's fits with different seeds, averaged: a single seed can move vic_elec's
-    MAE by 30 for every system here."""
+    """One system's fits with different seeds, averaged: on vic_elec the seed alone moved a
+    system's MAE by 21 (NeuralForecast) to 76 (Darts)."""
     mean = {"dataset": runs[0]["dataset"], "system": f"{system}, mean of {len(runs)} seeds"}
     for key in ("mae", "rmse", "mase", "fit_s", "predict_s", "epochs", "search_s"):
         values = [r[key] for r in runs if r.get(key) is not None]

@@ -59,8 +59,8 @@ class Forecaster:
     level drifts between training and forecasting. The model maps `lookback` scaled rows
     to `horizon` future target values (direct multi-step), trained on `loss` ("mse", "mae",
     or "huber", in scaled units), stopping after `patience` epochs without a lower validation
-    loss; `lr_patience` halves the learning rate after that many such epochs (a noisy, fast
-    learning rate then settles instead of stopping early). `seasonal_period` is one period or
+    loss; `lr_patience` halves the learning rate after that many such epochs (needs
+    validation data; None keeps the rate constant). `seasonal_period` is one period or
     a list (the first is primary); None infers them from the timestamps (hourly: 24 and 168).
     Hyperparameters are stored as given; they are checked in `fit`.
     """

@@ -51,7 +51,7 @@ def test_lr_patience_reaches_training_and_the_saved_model(csv_file, tmp_path, ca
     code, _, _ = run_cli([*args, "--epochs", "3", "--lr-patience", "1"], capsys)
     assert code == 0
     epochs = json.loads((out / "metrics.json").read_text())["training"]["epochs"]
-    assert epochs[0]["lr"] == 1e-3 and all("lr" in e for e in epochs)
+    assert epochs[0]["lr"] == pytest.approx(1e-3) and all("lr" in e for e in epochs)
     assert dc.Forecaster.load(out / "model").lr_patience == 1
     code, _, err = run_cli([*args, "--lr-patience", "0"], capsys)
     assert code == 2 and "lr_patience must be a positive integer or None" in err
