@@ -425,6 +425,17 @@ def _json_safe(rows: list[dict]) -> list[dict]:
     ]
 
 
+def seed_list(text: str) -> list[int]:
+    """--fit-seeds 0,1,2 -> [0, 1, 2]; anything else is a one-line usage error."""
+    try:
+        seeds = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"seeds such as 0,1,2; got {text!r}") from None
+    if any(seed < 0 for seed in seeds):
+        raise argparse.ArgumentTypeError(f"seeds are non-negative; got {text!r}")
+    return seeds
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", default="vic_elec,beijing_pm25")
@@ -446,6 +457,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="the search's and the models' seed")
     parser.add_argument(
         "--fit-seeds",
+        type=seed_list,
         default=None,
         help="comma-separated seeds: fit every trained system once per seed and add the mean "
         "(the tuned run searches once, with --seed); default: --seed only",
@@ -464,7 +476,7 @@ def main() -> None:
 
         torch.set_num_threads(args.threads)
     args.systems = args.systems.split(",")
-    args.fit_seeds = [int(x) for x in args.fit_seeds.split(",")] if args.fit_seeds else [args.seed]
+    args.fit_seeds = args.fit_seeds or [args.seed]
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     warnings.filterwarnings("ignore")
     os.environ.setdefault("PYTHONWARNINGS", "ignore")

@@ -21,6 +21,7 @@ from deepcast import _backend, _progress
 logger = logging.getLogger(__name__)
 
 LOSSES = ("mse", "mae", "huber")
+LR_FACTOR = 0.5  # what a plateau multiplies the learning rate by
 
 
 @dataclass
@@ -62,6 +63,19 @@ class _EarlyStopping:
         return self.waited >= self.patience
 
 
+@dataclass(frozen=True)
+class _Settings:
+    """What both training loops need besides the model, the data and the bookkeeping."""
+
+    epochs: int
+    batch_size: int
+    learning_rate: float
+    patience: int
+    seed: int
+    loss: str
+    lr_patience: int | None  # None without validation data: nothing to watch
+
+
 def train(
     model: keras.Model,
     x: np.ndarray,
@@ -91,21 +105,16 @@ def train(
     history = TrainingHistory()
     start = time.perf_counter()
     with _progress.bar(epochs, "training", unit="epoch", verbose=verbose) as bar:
-        loop(
-            model,
-            x,
-            y,
-            validation,
+        settings = _Settings(
             epochs,
             batch_size,
             learning_rate,
             patience,
             seed,
-            bar,
-            history,
             loss,
             lr_patience if validation is not None else None,
         )
+        loop(model, x, y, validation, settings, bar, history)
     history.seconds = time.perf_counter() - start
     if history.interrupted:
         logger.warning(
@@ -137,28 +146,14 @@ def _layer_chain(model: keras.Model) -> list | None:
     return chain if chain[-1].output is model.outputs[0] else None
 
 
-def _train_torch(
-    model,
-    x,
-    y,
-    validation,
-    epochs,
-    batch_size,
-    lr,
-    patience,
-    seed,
-    bar,
-    history,
-    loss_name,
-    lr_patience,
-):
+def _train_torch(model, x, y, validation, settings: _Settings, bar, history):
     import torch
 
     pointwise = {
         "mse": lambda p, t: (p - t) ** 2,
         "mae": lambda p, t: torch.abs(p - t),
         "huber": lambda p, t: torch.nn.functional.huber_loss(p, t, reduction="none", delta=1.0),
-    }[loss_name]
+    }[settings.loss]
 
     chain = _layer_chain(model)
 
@@ -170,16 +165,16 @@ def _train_torch(
         return batch
 
     params = [v.value for v in model.trainable_variables]
-    optimizer = torch.optim.Adam(params, lr=lr)
+    optimizer = torch.optim.Adam(params, lr=settings.learning_rate)
     plateau = None
-    if lr_patience:
+    if settings.lr_patience:
         # torch counts the epochs it tolerates; ours (and Keras') the ones that trigger a cut.
         plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
-            optimizer, factor=0.5, patience=lr_patience - 1, threshold=0.0
+            optimizer, factor=LR_FACTOR, patience=settings.lr_patience - 1, threshold=0.0
         )
     xt, yt = _as_torch(x), _as_torch(y)
-    generator = torch.Generator().manual_seed(seed)
-    stopper = _EarlyStopping(patience)
+    generator = torch.Generator().manual_seed(settings.seed)
+    stopper = _EarlyStopping(settings.patience)
     best = None
 
     def mean_loss(xs, ys) -> float:
@@ -194,11 +189,11 @@ def _train_torch(
     if validation is not None:
         xv, yv = (_as_torch(a) for a in validation)
     try:
-        for epoch in range(1, epochs + 1):
+        for epoch in range(1, settings.epochs + 1):
             order = torch.randperm(len(xt), generator=generator)
             running, seen = 0.0, 0
-            for i in range(0, len(order), batch_size):
-                idx = order[i : i + batch_size]
+            for i in range(0, len(order), settings.batch_size):
+                idx = order[i : i + settings.batch_size]
                 xb, yb = xt[idx], yt[idx]  # [B, L, F], [B, H]: a gather, the only copy
                 loss = torch.mean(pointwise(forward(xb, True), yb))
                 optimizer.zero_grad(set_to_none=True)
@@ -253,44 +248,28 @@ class _KerasProgress(keras.callbacks.Callback):
         _log_epoch(self.bar, self.record_history, record)
 
 
-def _train_keras(
-    model,
-    x,
-    y,
-    validation,
-    epochs,
-    batch_size,
-    lr,
-    patience,
-    seed,
-    bar,
-    history,
-    loss_name,
-    lr_patience,
-):
-    loss = keras.losses.Huber(delta=1.0) if loss_name == "huber" else loss_name
-    model.compile(optimizer=keras.optimizers.Adam(lr), loss=loss)
+def _train_keras(model, x, y, validation, settings: _Settings, bar, history):
+    loss = keras.losses.Huber(delta=1.0) if settings.loss == "huber" else settings.loss
+    model.compile(optimizer=keras.optimizers.Adam(settings.learning_rate), loss=loss)
     callbacks = [_KerasProgress(bar, history)]
     stopper = None
     if validation is not None:
         stopper = keras.callbacks.EarlyStopping(
-            patience=patience, restore_best_weights=True, verbose=0
+            patience=settings.patience, restore_best_weights=True, verbose=0
         )
         callbacks.append(stopper)
-    if lr_patience:
-        callbacks.insert(
-            0,
-            keras.callbacks.ReduceLROnPlateau(
-                factor=0.5, patience=lr_patience, min_delta=0.0, verbose=0
-            ),
+    if settings.lr_patience:
+        plateau = keras.callbacks.ReduceLROnPlateau(
+            factor=LR_FACTOR, patience=settings.lr_patience, min_delta=0.0, verbose=0
         )
+        callbacks.insert(0, plateau)  # before the progress callback, which reads its rate
     try:
         model.fit(
             np.ascontiguousarray(x),
             np.ascontiguousarray(y),
             validation_data=validation,
-            epochs=epochs,
-            batch_size=batch_size,
+            epochs=settings.epochs,
+            batch_size=settings.batch_size,
             shuffle=True,
             verbose=0,
             callbacks=callbacks,
