@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint bench accuracy clean
+.PHONY: demo test lint bench accuracy long-horizon clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,9 @@ $(VENV)/.peers-stamp: $(STAMP)
 
 accuracy: $(VENV)/.peers-stamp
 	$(BIN)/python benchmarks/accuracy.py
+
+long-horizon: $(VENV)/.peers-stamp
+	$(BIN)/python benchmarks/long_horizon.py
 
 clean:
 	rm -rf $(VENV) runs build *.egg-info src/*.egg-info

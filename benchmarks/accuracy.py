@@ -28,19 +28,26 @@ import os
 import tempfile
 import time
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from _common import (
+    RESULTS,
+    Task,
+    beijing_task,
+    json_safe,
+    naive_utc,
+    nf_long_frame,
+    num,
+    seed_list,
+    vic_elec_task,
+    write_results,
+)
 
 import deepcast as dc
-from deepcast import _atomic
-from deepcast.data.encoding import FeatureEncoder
-from deepcast.data.prepare import prepare
 from deepcast.evaluation import baselines, metrics
 
-RESULTS = Path(__file__).parent / "results"
 # The search: lookback fixed (every system sees the same windows) and networks no bigger than
 # the peers' 2 x 64, since the goal is accuracy *and* fit time (units up to 96 gave MAE 177 at
 # twice the peers' fit time: results/accuracy_vic_elec_units96.md). The tuned run also trains
@@ -58,40 +65,6 @@ TUNING_SPACE = {
 }
 TUNED_ARGS = {"loss": "mae", "window_norm": True, "lr_patience": 2}
 LOOKBACK, HORIZON, BATCH, UNITS, LAYERS, PATIENCE = 168, 24, 64, 64, 2, 5
-
-
-@dataclass
-class Task:
-    """One data set, prepared once; every system gets exactly these rows."""
-
-    name: str
-    frame: pd.DataFrame  # target first, covariates as numbers (one-hot where categorical)
-    target: str
-    note: str
-    observed: np.ndarray  # False where the target was missing in the source and filled
-
-    def parts(self):
-        return dc.split(self.frame, val=0.15, test=0.15)
-
-
-def vic_elec_task() -> Task:
-    raw = dc.datasets.load("vic_elec")
-    frame = prepare(raw, "demand", ["temperature", "holiday"], resample="1h", source="vic_elec")
-    observed = np.ones(len(frame), dtype=bool)
-    return Task("vic_elec", frame, "demand", "hourly mean of the half-hourly data", observed)
-
-
-def beijing_task(rows: int) -> Task:
-    raw = dc.datasets.load("beijing_pm25").iloc[-rows:]
-    # Forward fill uses no later row, so no filled input borrows from the test part; filled
-    # targets are left out of every score.
-    frame = prepare(raw, "pm25", fill="forward", source="beijing_pm25")
-    # The peers cannot read a categorical column: give everyone the same one-hot columns.
-    encoder = FeatureEncoder.fit(frame, "pm25")
-    frame = encoder.transform(frame).astype("float64")
-    observed = raw["pm25"].notna().to_numpy()
-    note = f"last {rows} hours; {int((~observed).sum())} missing PM2.5 carried forward, not scored"
-    return Task("beijing_pm25", frame, "pm25", note, observed)
 
 
 # --------------------------------------------------------------------------------- scoring
@@ -223,7 +196,7 @@ def darts_system(task: Task, args, seed: int) -> tuple[np.ndarray, dict]:
     from pytorch_lightning.callbacks import EarlyStopping
 
     train, val, test = task.parts()
-    frame = _naive_utc(task.frame)
+    frame = naive_utc(task.frame)
     covariates = [c for c in frame.columns if c != task.target]
     series = TimeSeries.from_dataframe(frame, value_cols=[task.target], freq="h")
     past = TimeSeries.from_dataframe(frame, value_cols=covariates, freq="h")
@@ -285,10 +258,8 @@ def neuralforecast_system(task: Task, args, seed: int) -> tuple[np.ndarray, dict
     from neuralforecast.models import LSTM
 
     train, val, test = task.parts()
-    frame = _naive_utc(task.frame)
-    covariates = [c for c in frame.columns if c != task.target]
-    long = frame.rename(columns={task.target: "y"}).rename_axis("ds").reset_index()
-    long.insert(0, "unique_id", task.name)
+    covariates = [c for c in task.frame.columns if c != task.target]
+    long = nf_long_frame(task.frame, task.target, task.name)
     n_train, n_val = len(train), len(val)
     steps_per_epoch = max(1, (n_train - LOOKBACK - HORIZON + 1) // BATCH)
     model = LSTM(
@@ -326,13 +297,6 @@ def neuralforecast_system(task: Task, args, seed: int) -> tuple[np.ndarray, dict
     info = {"fit_s": fit_s, "predict_s": predict_s, "detail": "2x64, dropout 0.1, MAE loss"}
     steps = nf.models[0].train_trajectories[-1][0] if nf.models[0].train_trajectories else 0
     return values, info | {"epochs": round(steps / steps_per_epoch, 1)}
-
-
-def _naive_utc(frame: pd.DataFrame) -> pd.DataFrame:
-    """Peers want tz-naive timestamps: the same instants in UTC (no daylight-saving jumps)."""
-    if frame.index.tz is not None:
-        frame = frame.tz_convert("UTC").tz_localize(None)
-    return frame.astype("float32")
 
 
 # ----------------------------------------------------------------------------------- driver
@@ -407,33 +371,10 @@ def markdown(rows: list[dict], args) -> str:
     for r in rows:
         lines.append(
             f"| {r['dataset']} | {r['system']} | {r['mae']:.2f} | {r['rmse']:.2f} | "
-            f"{r['mase']:.3f} | {_num(r['fit_s'])} | {_num(r.get('epochs'), 0)} | "
-            f"{_num(r['predict_s'])} | {r['detail']} |"
+            f"{r['mase']:.3f} | {num(r['fit_s'])} | {num(r.get('epochs'), 0)} | "
+            f"{num(r['predict_s'])} | {r['detail']} |"
         )
     return "\n".join(lines) + "\n"
-
-
-def _num(value, digits: int = 1) -> str:
-    return "-" if value is None or not np.isfinite(value) else f"{value:.{digits}f}"
-
-
-def _json_safe(rows: list[dict]) -> list[dict]:
-    """NaN (a time not measured) -> None: JSON has no NaN."""
-    return [
-        {k: None if isinstance(v, float) and not np.isfinite(v) else v for k, v in r.items()}
-        for r in rows
-    ]
-
-
-def seed_list(text: str) -> list[int]:
-    """--fit-seeds 0,1,2 -> [0, 1, 2]; anything else is a one-line usage error."""
-    try:
-        seeds = [int(part) for part in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"seeds such as 0,1,2; got {text!r}") from None
-    if any(seed < 0 for seed in seeds):
-        raise argparse.ArgumentTypeError(f"seeds are non-negative; got {text!r}")
-    return seeds
 
 
 def main() -> None:
@@ -486,10 +427,12 @@ def main() -> None:
         task = vic_elec_task() if name == "vic_elec" else beijing_task(args.beijing_rows)
         rows += run_task(task, args)
         table = markdown(rows, args)
-        _atomic.write_text(args.out / f"accuracy{args.suffix}.md", table)
-        _atomic.write_json(
-            args.out / f"accuracy{args.suffix}.json",
-            {"settings": vars(args) | {"out": str(args.out)}, "rows": _json_safe(rows)},
+        settings = vars(args) | {"out": str(args.out)}
+        write_results(
+            args.out,
+            f"accuracy{args.suffix}",
+            table,
+            {"settings": settings, "rows": json_safe(rows)},
         )
     print("\n" + table)
     print(f"wrote {args.out}/accuracy{args.suffix}.md, accuracy{args.suffix}.json")

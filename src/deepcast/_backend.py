@@ -1,11 +1,13 @@
 """Chooses the Keras backend before keras is imported anywhere in deepcast.
 
-torch is the default (see DESIGN.md for the measurements); a user's own KERAS_BACKEND wins.
-Also home to the few operations that differ per backend: gradients of a model w.r.t. its inputs.
+torch is the default (see DESIGN.md for the measurements); a user's own KERAS_BACKEND wins,
+and saving a model does not import TensorFlow on another backend. Also home to the few
+operations that differ per backend: gradients of a model w.r.t. its inputs.
 """
 
 import collections
 import os
+import sys
 import weakref
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -22,6 +24,41 @@ import keras  # noqa: E402
 T = TypeVar("T")
 
 
+class _TensorFlowIfImported:
+    """Keras' lazy `tensorflow` handle, except that asking `available` never imports it."""
+
+    def __init__(self, lazy) -> None:
+        self._lazy = lazy
+
+    @property
+    def available(self) -> bool:
+        return "tensorflow" in sys.modules and self._lazy.available
+
+    def __getattr__(self, attribute: str):
+        return getattr(self._lazy, attribute)
+
+
+def keep_tensorflow_out_of_saving() -> None:
+    """Stop `Model.save` from importing TensorFlow (seconds, and C++ log lines) on torch/JAX.
+
+    Keras' serializer asks its lazy `tensorflow` handle whether TensorFlow is `available`
+    before every value it writes, to spot `tf.TensorShape` and `tf.DType`, and asking imports
+    TensorFlow whenever it is installed (keras/src/saving/serialization_lib.py). A value of a
+    TensorFlow type can only exist once TensorFlow is imported, so answering from
+    `sys.modules` serialises exactly the same. Only the serializer's handle is replaced; the
+    layers that need TensorFlow still import it. Runs once, when deepcast is imported.
+    """
+    try:
+        from keras.src.saving import serialization_lib
+    except ImportError:  # private layout changed: saving still works, only slower
+        return
+    if not isinstance(serialization_lib.tf, _TensorFlowIfImported):
+        serialization_lib.tf = _TensorFlowIfImported(serialization_lib.tf)
+
+
+keep_tensorflow_out_of_saving()
+
+
 def name() -> str:
     """The active Keras backend: "torch", "tensorflow" or "jax"."""
     return keras.backend.backend()
@@ -34,9 +71,6 @@ def seed_everything(seed: int) -> None:
     (seconds of start-up and C++ log lines) even when the backend is torch or JAX.
     """
     import random
-    import sys
-
-    import numpy as np
 
     if name() == "tensorflow" or "tensorflow" in sys.modules:
         keras.utils.set_random_seed(seed)
@@ -124,6 +158,28 @@ def outputs(model, x: np.ndarray, output_index: int) -> np.ndarray:
     # Elsewhere the gradient path is the compiled one (JAX eager is slow); its gradient is
     # wasted, but the forecasts are a small share of an IG run.
     return input_gradients(model, x, output_index)[0]
+
+
+def predict(model, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
+    """`model(x)` in batches, as numpy: the model called directly, not `Model.predict`, whose
+    per-call set-up dominates the small predictions of serving and evaluation."""
+    x = np.asarray(x, dtype=np.float32)
+    if name() == "torch":
+        import torch
+
+        with torch.no_grad():
+            parts = [
+                model(torch.from_numpy(np.ascontiguousarray(x[i : i + batch_size])), training=False)
+                .cpu()
+                .numpy()
+                for i in range(0, len(x), batch_size)
+            ]
+    else:
+        parts = [
+            keras.ops.convert_to_numpy(model(x[i : i + batch_size], training=False))
+            for i in range(0, len(x), batch_size)
+        ]
+    return np.concatenate(parts) if parts else np.zeros((0, *model.output_shape[1:]), "float32")
 
 
 def _torch_gradients(model, x, k):

@@ -77,6 +77,11 @@ def _parser() -> argparse.ArgumentParser:
     datasets = commands.add_parser("datasets", help="the bundled real data sets, as a table")
     datasets.set_defaults(handler=_datasets)
 
+    model_list = commands.add_parser(
+        "models", help="the model families with their options (type, default, range, search)"
+    )
+    model_list.set_defaults(handler=_models)
+
     explain = commands.add_parser("explain", help="attribute a saved model's forecasts")
     explain.add_argument("--model", required=True, type=Path, help="a saved model directory")
     _data_arguments(explain, target=False)
@@ -105,7 +110,12 @@ def _data_arguments(parser: argparse.ArgumentParser, target: bool = True) -> Non
             default=None,
             help="column to forecast (default for a bundled data set: its own)",
         )
-        group.add_argument("--features", default=None, help="comma-separated input columns")
+        group.add_argument(
+            "--features",
+            default=None,
+            help="comma-separated input columns besides the target (default: every other "
+            "numeric column; 'none': the target's own history only)",
+        )
     group.add_argument("--time-col", default=None, help="timestamp column (default: detected)")
     group.add_argument(
         "--fill",
@@ -131,11 +141,26 @@ def _model_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("model")
     group.add_argument("--lookback", type=int, default=48)
     group.add_argument("--horizon", type=int, default=1)
-    group.add_argument("--model", default="lstm")
-    group.add_argument("--units", type=int, default=64)
-    group.add_argument("--layers", type=int, default=2)
-    group.add_argument("--dropout", type=float, default=0.1)
-    group.add_argument("--bidirectional", action="store_true")
+    group.add_argument(
+        "--model", default="lstm", help="model family (see `deepcast models`), or 'auto'"
+    )
+    group.add_argument(
+        "--model-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="set one of the model's options (repeatable): --model-option filters=32",
+    )
+    group.add_argument(
+        "--auto-budget",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="with --model auto: stop starting new candidates after this long (default 900)",
+    )
+    group.add_argument("--units", type=int, default=None, help="shorthand for the option")
+    group.add_argument("--layers", type=int, default=None, help="shorthand for the option")
+    group.add_argument("--dropout", type=float, default=None, help="shorthand for the option")
     group.add_argument(
         "--window-norm",
         action="store_true",
@@ -203,7 +228,51 @@ def _load_data(args, target: str | None = None, features: list[str] | None = Non
 
 
 def _features(args) -> list[str] | None:
-    return [c.strip() for c in args.features.split(",")] if args.features else None
+    """--features: None (every column), [] ('none': target only) or the named columns."""
+    from deepcast.errors import ConfigError
+
+    if args.features is None:
+        return None
+    if args.features.strip().lower() == "none":
+        return []
+    names = [c.strip() for c in args.features.split(",")]
+    if not args.features.strip() or any(not name for name in names):
+        raise ConfigError(
+            f"--features {args.features!r} has an empty column name; name the columns "
+            "(--features temp,humidity), 'none' for the target's own history only, or leave "
+            "--features out for every column"
+        )
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise ConfigError(f"--features names {repeated[0]!r} twice")
+    if args.target is not None and args.target in names:
+        raise ConfigError(
+            f"--features names the target {args.target!r}; its history is always an input"
+        )
+    return names
+
+
+def _model_options(args) -> dict:
+    """--model-option KEY=VALUE pairs, each value checked by the model's own declaration."""
+    from deepcast import models
+    from deepcast.errors import ConfigError
+    from deepcast.tuning.space import parse_scalar
+
+    options = {}
+    for item in args.model_option:
+        key, sep, value = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or not key or not value.strip():
+            raise ConfigError(f"--model-option expects KEY=VALUE (e.g. units=32). Received: {item}")
+        if key in options:
+            raise ConfigError(f"--model-option {key} is given twice")
+        try:
+            options[key] = parse_scalar(value)
+        except ConfigError:
+            options[key] = value.strip()  # a string option, e.g. kind=generic
+    if args.model != "auto":
+        models.configure(args.model, options)  # unknown or invalid options fail here
+    return options
 
 
 def _forecaster_args(args) -> dict:
@@ -223,11 +292,11 @@ def _forecaster_args(args) -> dict:
         "lookback": args.lookback,
         "horizon": args.horizon,
         "model": args.model,
+        "model_options": _model_options(args),
         "features": _features(args),
         "units": args.units,
         "layers": args.layers,
         "dropout": args.dropout,
-        "bidirectional": args.bidirectional,
         "window_norm": args.window_norm,
         "learning_rate": args.learning_rate,
         "lr_patience": args.lr_patience,
@@ -339,6 +408,7 @@ def _run(args) -> int:
         batch_size=args.batch_size,
         tuning=_tuning_options(args),
         source=source,
+        auto_budget=args.auto_budget,
     )
     _report(result)
     return 0
@@ -365,6 +435,13 @@ def _backtest(args) -> int:
     if skill:
         print(skill)
     print(f"wrote {args.out}/backtest.json, backtest.png")
+    return 0
+
+
+def _models(args) -> int:
+    from deepcast.models.table import table
+
+    print(table())
     return 0
 
 
@@ -395,11 +472,15 @@ def _report(result) -> None:
     if result.tuning is not None:
         print(result.tuning.table())
         print(f"wrote {result.out}/tuning.json, tuning.png")
+    if result.selection is not None:
+        print(result.selection.table())
     history = result.forecaster.history_
     print(
         f"trained {len(history.epochs)} epochs in {history.seconds:.1f}s "
         f"(best epoch {history.best_epoch}" + (", interrupted" if history.interrupted else "") + ")"
     )
+    check = result.forecaster.validation_check_
+    print(("warning: " if check.lost else "") + check.message(result.forecaster.model_name))
     print(f"hold-out ({result.metrics['n_forecasts']} forecasts, original units):")
     print(metrics_table(result.metrics))
     print(f"wrote {result.out}/metrics.json, forecast.png, model/")

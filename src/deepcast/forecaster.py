@@ -21,7 +21,10 @@ from deepcast.data.encoding import FeatureEncoder
 from deepcast.data.validation import check_timestamps, validate_frame
 from deepcast.data.windows import Scaler, sliding_windows
 from deepcast.errors import ConfigError, DataError, NotFittedError
-from deepcast.evaluation import baselines, metrics
+from deepcast.evaluation import baselines, metrics, scoring
+from deepcast.evaluation.guard import pointwise_loss
+from deepcast.models import baseline_start as start
+from deepcast.models.spec import ModelSpec
 from deepcast.training import LOSSES, TrainingHistory, train
 
 logger = logging.getLogger(__name__)
@@ -29,22 +32,20 @@ logger = logging.getLogger(__name__)
 _RULES = {
     "lookback": _params.positive_int(),
     "horizon": _params.positive_int(),
-    "units": _params.positive_int(),
-    "layers": _params.positive_int(),
-    "dropout": _params.fraction(),
     "learning_rate": _params.positive_float(),
     "patience": _params.positive_int(),
     "lr_patience": _params.positive_int("a positive integer or None"),
     "loss": _params.Rule(str, lambda v: v in LOSSES, f"one of {', '.join(LOSSES)}"),
     "window_norm": _params.Rule(bool, lambda v: True, "true or false"),
+    "baseline_start": _params.Rule(bool, lambda v: True, "true or false"),
     "seed": _params.Rule(int, lambda v: v >= 0, "a non-negative integer"),
 }
 
 
-# Constructor arguments in order; `model` is stored as `model_name` (`model` is the Keras model).
+# Constructor arguments in order; `model` is stored as `model_spec` (`model` is the Keras model).
 _PARAMS = (
-    "target", "lookback", "horizon", "model_name", "features", "units", "layers", "dropout",
-    "bidirectional", "window_norm", "learning_rate", "loss", "patience", "lr_patience",
+    "target", "lookback", "horizon", "model_spec", "features", "units", "layers", "dropout",
+    "window_norm", "baseline_start", "learning_rate", "loss", "patience", "lr_patience",
     "seasonal_period", "calendar", "seed", "model_options",
 )  # fmt: skip
 
@@ -52,16 +53,20 @@ _PARAMS = (
 class Forecaster:
     """A deep-learning forecaster of one target column from a multivariate series.
 
-    Inputs are the target's own history plus every other numeric column, unless `features`
-    names them; boolean columns count as 0/1 and categorical ones are one-hot encoded, and
+    Inputs are the target's own history plus every other numeric column, unless `features` names
+    them; boolean columns count as 0/1 and categorical ones are one-hot encoded, and
     `calendar=True` adds hour/day sine-cosine features. `window_norm=True` standardises each
     window's target by its own mean and std (and maps the forecast back), which helps when the
-    level drifts between training and forecasting. The model maps `lookback` scaled rows
-    to `horizon` future target values (direct multi-step), trained on `loss` ("mse", "mae",
-    or "huber", in scaled units), stopping after `patience` epochs without a lower validation
-    loss; `lr_patience` halves the learning rate after that many such epochs (needs
-    validation data; None keeps the rate constant). `seasonal_period` is one period or
-    a list (the first is primary); None infers them from the timestamps (hourly: 24 and 168).
+    level drifts between training and forecasting. `baseline_start=True` gives the network a
+    frozen linear path set to whichever of the naive, seasonal-naive and ridge forecasts has the
+    lowest validation loss, so the network learns what that baseline misses; if it has not
+    beaten the baseline on validation data after training, the model is that baseline (the gate
+    to the network is closed), so a fit never quietly ends worse than it. The model maps
+    `lookback` scaled rows to `horizon` future target values (direct multi-step), trained on
+    `loss` ("mse", "mae", or "huber", in scaled units), stopping after `patience` epochs without
+    a lower validation loss; `lr_patience` halves the learning rate after that many such epochs
+    (needs validation data; None keeps the rate constant). `seasonal_period` is one period or a
+    list (the first is primary); None infers them from the timestamps (hourly: 24 and 168).
     Hyperparameters are stored as given; they are checked in `fit`.
     """
 
@@ -70,14 +75,14 @@ class Forecaster:
         target: str,
         lookback: int = 48,
         horizon: int = 1,
-        model: str = "lstm",
+        model: str | ModelSpec = "lstm",
         *,
         features: list[str] | None = None,
-        units: int = 64,
-        layers: int = 2,
-        dropout: float = 0.1,
-        bidirectional: bool = False,
+        units: int | None = None,
+        layers: int | None = None,
+        dropout: float | None = None,
         window_norm: bool = False,
+        baseline_start: bool = True,
         learning_rate: float = 1e-3,
         loss: str = "mse",
         patience: int = 5,
@@ -90,13 +95,13 @@ class Forecaster:
         self.target = target
         self.lookback = lookback
         self.horizon = horizon
-        self.model_name = model
+        self.model_spec = model
         self.features = features
         self.units = units
         self.layers = layers
         self.dropout = dropout
-        self.bidirectional = bidirectional
         self.window_norm = window_norm
+        self.baseline_start = baseline_start
         self.learning_rate = learning_rate
         self.loss = loss
         self.patience = patience
@@ -109,21 +114,45 @@ class Forecaster:
     # -- parameters -------------------------------------------------------------------------
     def get_params(self) -> dict:
         """The constructor arguments, as plain JSON-safe values."""
-        params = {name: getattr(self, name) for name in _PARAMS}
-        params["model"] = params.pop("model_name")
+        params = {
+            ("model" if name == "model_spec" else name): getattr(self, name) for name in _PARAMS
+        }
+        model = params["model"]
+        params["model"] = models.name_of(model)
+        if isinstance(model, ModelSpec):  # a configured object: its options, as plain values
+            params["model_options"] = {**model.config, **self.model_options}
         return params
 
     def check_params(self) -> None:
         """Raise ConfigError naming the first constructor argument that is out of range."""
         _params.check("Forecaster", self.get_params(), _RULES)
 
-    def hyperparameters(self) -> dict:
-        """What the model builder receives: the model's own hyperparameters and options."""
-        spec = models.spec(self.model_name)
-        return {
-            **{name: getattr(self, name) for name in spec.hyperparameters},
-            **self.model_options,
-        }
+    @property
+    def model_name(self) -> str:
+        """The model family's registry name (`"lstm"`, `"nlinear"`, ...)."""
+        return models.name_of(self.model_spec)
+
+    def configured_model(self) -> ModelSpec:
+        """The model family with every option set: its own, then the `units`/`layers`/`dropout`
+        shorthand, then `model_options`. ConfigError for an option the family does not have.
+
+        >>> Forecaster("y", model="lstm", units=32).configured_model()
+        LSTM(units=32, layers=2, dropout=0.1)
+        """
+        family = type(models.configure(self.model_spec))
+        shorthand = {k: getattr(self, k) for k in models.SHORTHAND if getattr(self, k) is not None}
+        for name, value in shorthand.items():
+            if name not in family.option_names():
+                raise ConfigError(
+                    f"Forecaster: {name}={value!r} sets the model's option {name!r}, and "
+                    f"{family.name} has none; its options: {', '.join(family.option_names())}"
+                )
+            if name in self.model_options and self.model_options[name] != value:
+                raise ConfigError(
+                    f"Forecaster: {name} is given twice ({name}={value!r} and "
+                    f"model_options[{name!r}]={self.model_options[name]!r})"
+                )
+        return models.configure(self.model_spec, {**shorthand, **self.model_options})
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items() if v is not None)
@@ -149,7 +178,7 @@ class Forecaster:
             {"epochs": epochs, "batch_size": batch_size},
             {"epochs": _params.positive_int(), "batch_size": _params.positive_int()},
         )
-        models.spec(self.model_name)  # unknown model names fail before any work
+        self.model_config_ = self.configured_model()  # bad model options fail before any work
         check_timestamps(train_data, "train")
         self.encoder_ = FeatureEncoder.fit(
             train_data, self.target, self.features, calendar=self.calendar
@@ -173,14 +202,18 @@ class Forecaster:
             joined = pd.concat([frame.iloc[-self.lookback :], val_frame])
             val_windows = self._windows(joined)
 
+        # The ridge first: it is scored beside the model, and may be the model's start.
+        self.linear_baseline_ = baselines.LinearBaseline().fit(x, y)
         _backend.seed_everything(self.seed)
         self.model_ = models.build(
-            self.model_name,
+            self.model_config_,
             self.lookback,
             len(self.feature_names_),
             self.horizon,
-            self.hyperparameters(),
+            window_norm=self.window_norm,
+            baseline_start=self.baseline_start,
         )
+        self.start_ = self._set_start(val_windows) if self.baseline_start else None
         logger.info(
             "training %s on %d windows (%d validation)",
             self.model_name,
@@ -201,11 +234,72 @@ class Forecaster:
             lr_patience=self.lr_patience,
             verbose=verbose,
         )
+        if self.start_ is not None and val_windows is not None:
+            self._keep_start_unless_beaten()
         target = frame[self.target].to_numpy()
         self.mase_scale_ = metrics.mase_scale(target, self.seasonal_period_)
-        self.linear_baseline_ = baselines.LinearBaseline().fit(x, y)
         self.train_end_ = frame.index[-1]
+        self.validation_check_ = None
+        if validation is not None:
+            self.validation_check_ = self._validation_check(validation, train_data)
+            log = logger.warning if self.validation_check_.lost else logger.info
+            log("%s", self.validation_check_.message(self.model_name))
         return self
+
+    def _set_start(self, val_windows) -> dict:
+        """Copy the linear baseline with the lowest validation loss (the ridge without
+        validation data) into the model's baseline path (models/baseline_start.py)."""
+        forms = start.linear_baselines(
+            self.lookback,
+            len(self.feature_names_),
+            self.horizon,
+            self.seasonal_periods_,
+            self.linear_baseline_,
+        )
+        losses = {}
+        if val_windows is not None:
+            x, y = val_windows
+            flat = np.asarray(x, dtype=np.float64).reshape(len(x), -1)  # [n, L * F], lag-major
+            for name, (coef, intercept) in forms.items():
+                error = flat @ coef.T + intercept - y
+                losses[name] = float(np.mean(pointwise_loss(self.loss, error)))
+        chosen = min(losses, key=losses.get) if losses else "linear"
+        start.set_baseline(self.model_, *forms[chosen])
+        return {"baseline": chosen, "val_loss": losses.get(chosen), "gate_closed": False}
+
+    def _keep_start_unless_beaten(self) -> None:
+        """Close the gate when no epoch beat the start's validation loss: the model then is
+        its baseline exactly, instead of a network that lost to it."""
+        trained = min((e.get("val_loss", np.inf) for e in self.history_.epochs), default=np.inf)
+        if trained < self.start_["val_loss"]:
+            return
+        start.close_gate(self.model_)
+        self.start_["gate_closed"] = True
+        logger.warning(
+            "%s did not beat its start, the %s, on validation (%s %.4g vs %.4g): it forecasts "
+            "as that baseline",
+            self.model_name,
+            baselines.baseline_label(self.start_["baseline"], self.seasonal_period_),
+            self.loss,
+            trained,
+            self.start_["val_loss"],
+        )
+
+    def _validation_check(self, validation: pd.DataFrame, history: pd.DataFrame):
+        """The model against its baselines on the validation windows, in the training loss
+        and scaled units (see evaluation/guard.py)."""
+        from deepcast.evaluation.guard import validation_check
+        from deepcast.evaluation.scoring import scored_forecasts
+
+        scored = scored_forecasts(self, validation, history)
+        mean, scale = self.scaler_.mean[0], self.scaler_.scale[0]
+        scaled = {
+            name: (np.asarray(value) - mean) / scale
+            for name, value in scored.items()
+            if name not in ("frame", "origins", "times")
+        }
+        actual = scaled.pop("actual")
+        return validation_check(scaled, actual, self.loss)
 
     # -- forecasting ------------------------------------------------------------------------
     def predict(self, data: pd.DataFrame) -> pd.DataFrame:
@@ -231,14 +325,9 @@ class Forecaster:
         """
         scored = self._scored_forecasts(data, history)
         result = metrics.all_metrics(scored["actual"], scored["model"], self.mase_scale_)
-        names = ["naive", *(k for k in scored if k.startswith("seasonal_naive")), "linear"]
-        result["baselines"] = {
-            name: metrics.all_metrics(scored["actual"], scored[name], self.mase_scale_)
-            for name in names
-        }
+        result["baselines"] = scoring.baseline_scores(scored, self.mase_scale_)
         # Skill against the hardest seasonal naive (e.g. the weekly one for electricity).
-        seasonal = [n for n in names if n.startswith("seasonal_naive")]
-        best = min(seasonal, key=lambda n: result["baselines"][n]["rmse"])
+        best = baselines.best_baseline(result["baselines"])
         snaive_rmse = result["baselines"][best]["rmse"]
         result["skill_vs_seasonal_naive"] = (
             1 - result["rmse"] / snaive_rmse if snaive_rmse else None
@@ -274,6 +363,8 @@ class Forecaster:
             "context_timestamps": history.index,
             "context_actual": history[self.target].to_numpy(),
         }
+        strongest = baselines.strongest_baseline(scoring.baseline_scores(scored, self.mase_scale_))
+        strongest_1 = scored[strongest][:, 0]  # its one-step-ahead forecasts, as drawn
         return forecast_figure(
             times,
             scored["actual"][:, 0],
@@ -281,7 +372,7 @@ class Forecaster:
             target_name=self.target,
             model_name=self.model_name.upper(),
             rmse=rmse["model"],
-            baselines=self._best_seasonal_naive(scored),
+            baselines={baselines.baseline_label(strongest, self.seasonal_period_): strongest_1},
             title=f"One-step-ahead forecast of {self.target} on hold-out data",
             zoom=min(len(times), 7 * self.seasonal_period_) if len(times) > 500 else None,
             **context_kw,
@@ -319,13 +410,6 @@ class Forecaster:
             batch_size=batch_size,
             verbose=verbose,
         )
-
-    def _best_seasonal_naive(self, scored: dict) -> dict:
-        """The seasonal naive with the lowest one-step RMSE, labelled with its period."""
-        names = [k for k in scored if k.startswith("seasonal_naive")]
-        best = min(names, key=lambda k: metrics.rmse(scored["actual"][:, 0], scored[k][:, 0]))
-        period = self.seasonal_period_ if best == "seasonal_naive" else int(best.split("_")[-1])
-        return {f"seasonal naive, period {period}": scored[best][:, 0]}
 
     # -- explaining --------------------------------------------------------------------------
     def explain(
@@ -452,7 +536,7 @@ class Forecaster:
         )
 
     def _predict_windows(self, x: np.ndarray) -> np.ndarray:
-        scaled = self.model_.predict(x, batch_size=1024, verbose=0)  # [N, H]
+        scaled = _backend.predict(self.model_, x)  # [N, H]
         return self.scaler_.inverse(scaled, column=0)
 
     def _scored_forecasts(self, data: pd.DataFrame, history: pd.DataFrame | None) -> dict:

@@ -19,6 +19,7 @@ from deepcast.data.encoding import FeatureEncoder
 from deepcast.data.windows import Scaler
 from deepcast.errors import ModelFileError
 from deepcast.evaluation.baselines import LinearBaseline
+from deepcast.evaluation.guard import ValidationCheck
 from deepcast.training import TrainingHistory
 
 FORMAT_VERSION = 1
@@ -33,6 +34,7 @@ def save_forecaster(forecaster, path: str | Path) -> Path:
         "deepcast_version": deepcast.__version__,
         "saved_with_backend": _backend.name(),
         "params": forecaster.get_params(),
+        "model_config": forecaster.model_config_.config,
         "feature_names": forecaster.feature_names_,
         "scaler": forecaster.scaler_.to_json(),
         "seasonal_periods": forecaster.seasonal_periods_,
@@ -41,6 +43,10 @@ def save_forecaster(forecaster, path: str | Path) -> Path:
         "linear_baseline": forecaster.linear_baseline_.to_json(),
         "train_end": forecaster.train_end_.isoformat(),
         "history": forecaster.history_.to_json(),
+        "start": forecaster.start_,
+        "validation_check": None
+        if forecaster.validation_check_ is None
+        else forecaster.validation_check_.to_json(),
     }
 
     def fill(directory: Path) -> None:
@@ -59,8 +65,10 @@ def load_forecaster(path: str | Path):
     state = _read_state(path / STATE_FILE)
     model = _read_model(path / MODEL_FILE)
     try:
-        params = dict(state["params"])
+        params = _current_params(state["params"])
         forecaster = Forecaster(**params)
+        # Saved before the model seam: the family's options follow from the params.
+        forecaster.model_config_ = forecaster.configured_model()
         forecaster.feature_names_ = list(state["feature_names"])
         forecaster.scaler_ = Scaler.from_json(state["scaler"])
         # Files saved before several periods existed hold one "seasonal_period".
@@ -71,8 +79,16 @@ def load_forecaster(path: str | Path):
         forecaster.linear_baseline_ = LinearBaseline.from_json(state["linear_baseline"])
         forecaster.train_end_ = pd.Timestamp(state["train_end"])
         forecaster.history_ = TrainingHistory(**state["history"])
+        forecaster.start_ = state.get("start")  # absent in files saved before the start
+        check = state.get("validation_check")  # absent in files saved before the guard
+        forecaster.validation_check_ = None if check is None else ValidationCheck.from_json(check)
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelFileError(f"{path / STATE_FILE}: incomplete or invalid ({exc})") from None
+    if "model_config" in state and state["model_config"] != forecaster.model_config_.config:
+        raise ModelFileError(
+            f"{path / STATE_FILE}: model_config {state['model_config']} does not match the "
+            f"model's params {forecaster.model_config_.config}"
+        )
     expected = (None, forecaster.lookback, len(forecaster.feature_names_))
     if tuple(model.input_shape) != expected:
         raise ModelFileError(
@@ -81,6 +97,17 @@ def load_forecaster(path: str | Path):
         )
     forecaster.model_ = model
     return forecaster
+
+
+def _current_params(params: dict) -> dict:
+    """Constructor arguments of today's Forecaster from a file of any deepcast version:
+    before the model seam, a bidirectional LSTM was `model="lstm", bidirectional=True`;
+    before the baseline start, no model had one."""
+    params = dict(params)
+    if params.pop("bidirectional", False) and params.get("model") == "lstm":
+        params["model"] = "bilstm"
+    params.setdefault("baseline_start", False)  # files from before the baseline start
+    return params
 
 
 def _read_state(file: Path) -> dict:

@@ -16,7 +16,9 @@ import pandas as pd
 from deepcast import _atomic
 from deepcast.data.io import check_length
 from deepcast.data.windows import split
+from deepcast.errors import ConfigError
 from deepcast.forecaster import Forecaster
+from deepcast.selection import AUTO, BUDGET_SECONDS, select_model
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +30,7 @@ class RunResult:
     out: Path
     parts: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]
     tuning: object = None  # deepcast.tuning.TuningResult when the run was tuned
+    selection: object = None  # deepcast.selection.Selection with model="auto"
 
 
 @dataclass
@@ -56,25 +59,47 @@ def run(
     tuning: TuningOptions | None = None,
     source: str = "data",
     verbose: bool | None = None,
+    auto_budget: float | None = None,
 ) -> RunResult:
     """Split `df` chronologically, optionally tune on train/val, fit the final model on train
-    (early stopping on val) and score it on test."""
+    (early stopping on val) and score it on test. With `model="auto"` in `forecaster_args`,
+    several families are fitted and the lowest validation loss is kept (`deepcast.selection`;
+    `auto_budget` seconds, default 900)."""
     out = Path(out)
     forecaster_args = dict(forecaster_args or {})
     forecaster = Forecaster(target=target, **forecaster_args)
     check_length(len(df), forecaster.lookback, forecaster.horizon, source, val=val, test=test)
     train_part, val_part, test_part = split(df, val=val, test=test)
 
-    tuned = None
+    auto = forecaster_args.get("model") == AUTO
+    if auto and tuning is not None:
+        raise ConfigError(
+            "--model auto chooses among families on their defaults; to tune, "
+            "name one family (--model NAME --tuner random)"
+        )
+    tuned = selection = None
     if tuning is not None:
         tuned = _tune(train_part, val_part, target, forecaster_args, batch_size, tuning, out)
         forecaster = Forecaster(**tuned.best_forecaster_args())
         batch_size = tuned.best_fit_args()["batch_size"]
         logger.info("retraining the best configuration: %s", tuned.best_hyperparameters())
 
-    forecaster.fit(
-        train_part, validation=val_part, epochs=epochs, batch_size=batch_size, verbose=verbose
-    )
+    if auto:
+        selection = select_model(
+            train_part,
+            val_part,
+            target=target,
+            forecaster_args=forecaster_args,
+            budget_seconds=BUDGET_SECONDS if auto_budget is None else auto_budget,
+            epochs=epochs,
+            batch_size=batch_size,
+            verbose=verbose,
+        )
+        forecaster = selection.forecaster
+    else:
+        forecaster.fit(
+            train_part, validation=val_part, epochs=epochs, batch_size=batch_size, verbose=verbose
+        )
     # Scored with train + validation as history, so every test row is a forecast target.
     history = pd.concat([train_part, val_part])
     metrics = forecaster.evaluate(test_part, history=history)
@@ -87,8 +112,12 @@ def run(
     metrics["params"] = forecaster.get_params()
     metrics["fit"] = {"epochs": epochs, "batch_size": batch_size}
     metrics["training"] = forecaster.history_.to_json()
+    metrics["validation_check"] = forecaster.validation_check_.to_json()
+    metrics["start"] = forecaster.start_
     if tuned is not None:
         metrics["tuning"] = {"algorithm": tuned.algorithm, "best": tuned.best_hyperparameters()}
+    if selection is not None:
+        metrics["model_selection"] = selection.to_json()
 
     forecaster.save(out / "model")
     _atomic.save_figure(
@@ -96,7 +125,7 @@ def run(
         forecaster.plot_forecast(test_part, context=history),
     )
     _atomic.write_json(out / "metrics.json", metrics)
-    return RunResult(forecaster, metrics, out, (train_part, val_part, test_part), tuned)
+    return RunResult(forecaster, metrics, out, (train_part, val_part, test_part), tuned, selection)
 
 
 def _tune(train_part, val_part, target, forecaster_args, batch_size, options, out):
@@ -235,18 +264,14 @@ def backtest(
 
 def backtest_summary(result) -> str:
     """One line: the model's mean MAE against the best seasonal-naive baseline's."""
+    from deepcast.evaluation.baselines import best_baseline
+
     model = result.aggregate["model"]["mae"]["mean"]
-    seasonal = {
-        name: stats["mae"]["mean"]
-        for name, stats in result.aggregate.items()
-        if name.startswith("seasonal_naive")
-    }
-    if not seasonal:
-        return ""
-    best = min(seasonal, key=seasonal.get)
+    best = best_baseline(result.aggregate)
+    reference = result.aggregate[best]["mae"]["mean"]
     return (
-        f"mean MAE {model:.4g} vs {best.replace('_', ' ')} {seasonal[best]:.4g}: "
-        f"{1 - model / seasonal[best]:+.1%} skill"
+        f"mean MAE {model:.4g} vs {best.replace('_', ' ')} {reference:.4g}: "
+        f"{1 - model / reference:+.1%} skill"
     )
 
 

@@ -156,12 +156,14 @@ def _train_torch(model, x, y, validation, settings: _Settings, bar, history):
     }[settings.loss]
 
     chain = _layer_chain(model)
+    if chain is not None:  # Flatten, Reshape, ... take no `training` argument
+        chain = [(layer, layer._call_has_training_arg) for layer in chain]
 
     def forward(batch, training):
         if chain is None:
             return model(batch, training=training)
-        for layer in chain:  # skips Layer.__call__ bookkeeping: ~10% of a CPU step
-            batch = layer.call(batch, training=training)
+        for layer, takes_training in chain:  # skips Layer.__call__ bookkeeping: ~10% of a step
+            batch = layer.call(batch, training=training) if takes_training else layer.call(batch)
         return batch
 
     params = [v.value for v in model.trainable_variables]

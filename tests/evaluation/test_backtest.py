@@ -13,6 +13,7 @@ from deepcast.cli import main
 from deepcast.data.windows import Scaler
 from deepcast.errors import ConfigError, DataError
 from deepcast.evaluation.backtest import fold_bounds
+from deepcast.evaluation.baselines import baseline_label
 
 TINY = {"lookback": 12, "horizon": 2, "units": 8, "layers": 1, "seed": 0}
 
@@ -101,6 +102,19 @@ def test_fold_scores_match_an_independent_recomputation(result):
     assert result.aggregate["model"]["mae"]["mean"] == pytest.approx(np.mean(maes))
     assert result.aggregate["model"]["mae"]["std"] == pytest.approx(np.std(maes))
     assert set(result.aggregate) >= {"model", "naive", "seasonal_naive", "linear"}
+
+
+def test_the_last_fold_figure_draws_the_strongest_baseline_over_the_folds(result):
+    mean_mae = {name: s["mae"]["mean"] for name, s in result.aggregate.items() if name != "model"}
+    strongest = min(mean_mae, key=mean_mae.get)
+    last = result.last_fold
+    assert last["baseline_name"] == strongest
+    assert len(last["baseline"]) == len(last["actual"]) == len(last["timestamps"])
+    bottom = result.plot().axes[1]
+    dashed = [line for line in bottom.get_lines() if line.get_linestyle() == "--"]
+    assert len(dashed) == 1
+    np.testing.assert_array_equal(dashed[0].get_ydata(), last["baseline"])
+    assert dashed[0].get_label().startswith(f"{baseline_label(strongest, 24)} t+1 (MAE ")
 
 
 def test_a_baseline_missing_from_early_folds_is_aggregated_over_the_rest():

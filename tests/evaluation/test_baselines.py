@@ -10,10 +10,13 @@ from sklearn.linear_model import Ridge
 from deepcast.errors import DataError, ModelFileError, NotFittedError
 from deepcast.evaluation.baselines import (
     LinearBaseline,
+    baseline_label,
+    best_baseline,
     infer_seasonal_period,
     naive,
     seasonal_naive,
     seasonal_periods,
+    strongest_baseline,
 )
 
 
@@ -138,3 +141,57 @@ def test_linear_baseline_errors(windows):
     del state["intercept"]
     with pytest.raises(ModelFileError):
         LinearBaseline.from_json(state)
+
+
+# What `Forecaster.evaluate` reports: the weekly seasonal naive beats the daily one by MAE but
+# not by RMSE (one large miss), and the linear baseline beats both.
+EVALUATED = {
+    "naive": {"rmse": 4.0, "mae": 3.0, "mase": 1.5},
+    "seasonal_naive": {"rmse": 2.0, "mae": 1.8, "mase": 0.9},
+    "seasonal_naive_168": {"rmse": 2.5, "mae": 1.2, "mase": 0.6},
+    "linear": {"rmse": 1.5, "mae": 1.0, "mase": None},
+}
+# A backtest's aggregate: the model first, each metric as a mean and sd over folds.
+AGGREGATE = {
+    "model": {"folds": 3, "mae": {"mean": 0.1, "std": 0.0}},
+    "naive": {"folds": 3, "mae": {"mean": 0.9, "std": 0.1}},
+    "seasonal_naive": {"folds": 3, "mae": {"mean": 0.7, "std": 0.1}},
+    "seasonal_naive_365": {"folds": 1, "mae": {"mean": 0.5, "std": 0.0}},
+    "linear": {"folds": 3, "mae": {"mean": 0.6, "std": 0.1}},
+}
+
+
+def test_best_baseline_is_the_lowest_seasonal_naive_by_mae():
+    assert best_baseline(EVALUATED) == "seasonal_naive_168"
+    assert best_baseline(EVALUATED, metric="rmse") == "seasonal_naive"
+    assert best_baseline(AGGREGATE) == "seasonal_naive_365"  # ranked by the mean over folds
+
+
+def test_strongest_baseline_looks_at_every_baseline_but_never_the_model():
+    assert strongest_baseline(EVALUATED) == "linear"
+    assert strongest_baseline(AGGREGATE) == "seasonal_naive_365"  # the model's 0.1 is not one
+    worse_linear = {**AGGREGATE, "linear": {"mae": {"mean": 0.2, "std": 0.0}}}
+    assert strongest_baseline(worse_linear) == "linear"
+    assert strongest_baseline({"naive": {"mae": 1.0}, "seasonal_naive": {"mae": 1.1}}) == "naive"
+
+
+def test_undefined_scores_are_passed_over_and_ties_go_to_the_first_listed():
+    assert strongest_baseline(EVALUATED, metric="mase") == "seasonal_naive_168"  # linear: None
+    nan = {"seasonal_naive": {"mae": float("nan")}, "seasonal_naive_12": {"mae": 3.0}}
+    assert best_baseline(nan) == "seasonal_naive_12"
+    tie = {"naive": {"mae": 1.0}, "seasonal_naive": {"mae": 1.0}, "linear": {"mae": 1.0}}
+    assert strongest_baseline(tie) == "naive"
+
+
+def test_no_baseline_with_the_metric_is_an_error_that_names_it():
+    with pytest.raises(DataError, match="no baseline named seasonal_naive\\* has a mae score"):
+        best_baseline({"model": {"mae": 1.0}, "naive": {"mae": 1.0}})
+    with pytest.raises(DataError, match="no baseline has a mape score"):
+        strongest_baseline(EVALUATED, metric="mape")
+
+
+def test_baseline_labels_name_the_period():
+    assert baseline_label("seasonal_naive", 24) == "seasonal naive, period 24"
+    assert baseline_label("seasonal_naive_168", 24) == "seasonal naive, period 168"
+    assert baseline_label("naive", 24) == "naive"
+    assert baseline_label("linear", 24) == "linear (ridge)"

@@ -7,8 +7,10 @@ import torch
 
 from deepcast import models
 from deepcast.errors import ConfigError
-from deepcast.models import lstm as lstm_module
-from deepcast.models.lstm import FusedLSTM, build_lstm
+from deepcast.models import fused_lstm as fused_module
+from deepcast.models.bilstm import build_bilstm
+from deepcast.models.fused_lstm import FusedLSTM
+from deepcast.models.lstm import build_lstm
 
 
 def stock_twin(model: keras.Model, bidirectional: bool) -> keras.Model:
@@ -29,7 +31,8 @@ def stock_twin(model: keras.Model, bidirectional: bool) -> keras.Model:
 @pytest.mark.parametrize("bidirectional", [False, True])
 def test_fused_forward_and_gradients_match_stock_keras(bidirectional):
     keras.utils.set_random_seed(0)
-    model = build_lstm(12, 3, 2, units=16, layers=2, dropout=0.0, bidirectional=bidirectional)
+    build = build_bilstm if bidirectional else build_lstm
+    model = build(12, 3, 2, units=16, layers=2, dropout=0.0)
     twin = stock_twin(model, bidirectional)
     x = np.random.default_rng(1).normal(size=(8, 12, 3)).astype("float32")
 
@@ -47,9 +50,9 @@ def test_fused_forward_and_gradients_match_stock_keras(bidirectional):
 
 def test_fused_kernel_is_taken_on_cpu_and_stock_loop_otherwise(monkeypatch):
     calls = []
-    real = lstm_module._fused_torch_lstm
+    real = fused_module._fused_torch_lstm
     monkeypatch.setattr(
-        lstm_module, "_fused_torch_lstm", lambda *a, **k: calls.append(1) or real(*a, **k)
+        fused_module, "_fused_torch_lstm", lambda *a, **k: calls.append(1) or real(*a, **k)
     )
     x = np.zeros((2, 5, 3), "float32")
     FusedLSTM(4)(x)
@@ -74,6 +77,19 @@ def test_registry_builds_lstm_and_rejects_unknown_names():
     model = models.build("lstm", 10, 2, 4, {"units": 8, "layers": 3, "dropout": 0.0})
     assert model.output_shape == (None, 4)
     assert sum(isinstance(la, FusedLSTM) for la in model.layers) == 3
-    assert models.spec("lstm").supports_dropout_sampling is True
     with pytest.raises(ConfigError, match="unknown model 'gru'.*lstm"):
         models.build("gru", 10, 2, 4, {})
+
+
+def test_bilstm_runs_both_directions_on_the_fused_kernel(monkeypatch):
+    calls = []
+    real = fused_module._fused_torch_lstm
+
+    def spy(*args, **kwargs):
+        calls.append(kwargs["go_backwards"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(fused_module, "_fused_torch_lstm", spy)
+    model = models.build("bilstm", 10, 2, 3, {"units": 4, "layers": 2})
+    model(np.zeros((2, 10, 2), "float32"))
+    assert sorted(calls) == [False, False, True, True]  # two layers, each both ways

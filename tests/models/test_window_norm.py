@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 import deepcast as dc
-from deepcast.models.lstm import build_lstm
+from deepcast import models
 from deepcast.models.window_norm import EPSILON, WindowDenormalization, WindowNormalization
 
 
@@ -30,8 +30,9 @@ def test_target_column_is_standardised_per_window_and_covariates_pass_through():
 
 def test_forecasts_follow_the_windows_level_and_spread():
     keras.utils.set_random_seed(0)
-    model = build_lstm(10, 3, 4, units=8, layers=2, dropout=0.0, window_norm=True)
-    plain = build_lstm(10, 3, 4, units=8, layers=2, dropout=0.0)
+    options = {"units": 8, "layers": 2, "dropout": 0.0}
+    model = models.build("lstm", 10, 3, 4, options, window_norm=True)
+    plain = models.build("lstm", 10, 3, 4, options)
     x = windows(1)
     shifted, stretched = x.copy(), x.copy()
     shifted[:, :, 0] += 7.0
@@ -66,6 +67,7 @@ def test_a_level_never_seen_in_training_is_absorbed(tmp_path):
             layers=1,
             window_norm=window_norm,
             learning_rate=5e-3,
+            baseline_start=False,  # the network alone: a ridge path would not follow the level
         )
         f.fit(train, validation=val, epochs=6, batch_size=32, verbose=False)
         errors[window_norm] = f.evaluate(test, history=history)["mae"]

@@ -19,7 +19,7 @@ from deepcast.tuning.space import (
 
 def test_default_space_is_the_documented_one():
     space = default_space(24)
-    assert space.names == ("layers", "units", "dropout", "learning_rate", "lookback", "batch_size")
+    assert space.names == ("units", "layers", "dropout", "learning_rate", "lookback", "batch_size")
     assert space["layers"] == Int("layers", 1, 3)
     assert space["units"] == Int("units", 16, 256, log=True)
     assert space["dropout"] == Float("dropout", 0.0, 0.5)
@@ -27,6 +27,17 @@ def test_default_space_is_the_documented_one():
     assert space["lookback"].values == (24, 48, 96)
     assert space["batch_size"].values == (32, 64, 128)
     assert set(space.names) <= set(NAMES)
+
+
+def test_each_model_has_its_own_default_space_and_foreign_options_are_named():
+    from deepcast.tuning.space import check_for_model
+
+    bilstm = default_space(24, "bilstm")
+    assert bilstm["units"] == Int("units", 16, 256, log=True)  # read from the family
+    space = default_space(24).narrow(units=[8, 16])
+    check_for_model(space, "bilstm")  # bilstm has units too
+    with pytest.raises(ConfigError, match="unknown hyperparameter 'filtres'"):
+        default_space(24).narrow(filtres=[8])
 
 
 @pytest.mark.parametrize(
@@ -37,7 +48,7 @@ def test_default_lookbacks_follow_the_seasonal_period(period, lookbacks):
 
 
 def test_json_round_trip_and_file(tmp_path):
-    space = default_space(24).narrow(bidirectional=[False, True], units=Int("u", 8, 64, step=8))
+    space = default_space(24).narrow(window_norm=[False, True], units=Int("u", 8, 64, step=8))
     assert SearchSpace.from_json(space.to_json()) == space
     path = tmp_path / "space.json"
     path.write_text(json.dumps(space.to_json()))
@@ -66,13 +77,13 @@ def test_narrow_accepts_ranges_lists_and_fixed_values():
 
 def test_parse_assignments():
     parsed = parse_assignments(
-        ["units=16:128:log", "lookback=24,48", "batch-size=64", "bidirectional=true,false"]
+        ["units=16:128:log", "lookback=24,48", "batch-size=64", "window_norm=true,false"]
     )
     assert parsed == {
         "units": {"low": 16, "high": 128, "log": True},
         "lookback": [24, 48],
         "batch_size": 64,
-        "bidirectional": [True, False],
+        "window_norm": [True, False],
     }
     space = default_space(24).narrow(**parsed)
     assert space["units"] == Int("units", 16, 128, log=True)
@@ -88,14 +99,14 @@ BAD_FILES = [
     ('{"units": {"low": 256, "high": 16}}', '"units": low 256 is greater than high 16'),
     ('{"units": {"low": "16", "high": 32}}', '"units": low must be an integer'),
     ('{"units": {"low": 16.5, "high": 32}}', '"units": low must be an integer'),
-    ('{"dropout": {"low": 0, "high": 1.5}}', '"dropout": high must be a number in \\[0, 1\\)'),
+    ('{"dropout": {"low": 0, "high": 1.5}}', '"dropout": high must be a float in \\[0, 1\\)'),
     ('{"lookback": []}', '"lookback": values must not be empty'),
     ('{"lookback": {"type": "choice"}}', '"lookback": a choice needs "values"'),
     ('{"batch_size": [32, "64"]}', '"batch_size": values must be a positive integer'),
     ('{"learning_rate": {"low": 0, "high": 0.1, "log": true}}', '"learning_rate": low must be'),
     ('{"units": {"type": "float", "low": 16, "high": 32}}', '"units": must be an int range'),
     ('{"units": {"low": 16, "high": 64, "log": true, "step": 2}}', '"units": step must be'),
-    ('{"bidirectional": [true, 1]}', '"bidirectional": values must be true or false'),
+    ('{"window_norm": [true, 1]}', '"window_norm": values must be true or false'),
     ('{"lookback": [24, 24]}', '"lookback": values repeat'),
 ]
 
@@ -116,7 +127,7 @@ def test_missing_file_is_a_config_error(tmp_path):
 
 
 def test_keras_tuner_mapping_keeps_types():
-    space = default_space(24).narrow(bidirectional=[False, True], batch_size=64)
+    space = default_space(24).narrow(window_norm=[False, True], batch_size=64)
     hp = keras_tuner_engine.hyperparameters(space)
     kinds = {p.name: type(p).__name__ for p in hp.space}
     assert kinds == {
@@ -126,8 +137,8 @@ def test_keras_tuner_mapping_keeps_types():
         "learning_rate": "Float",
         "lookback": "Choice",
         "batch_size": "Fixed",
-        "bidirectional": "Boolean",
+        "window_norm": "Boolean",
     }
-    assert hp.space[1].sampling == "log"
-    typed = space.typed({**{p.name: p.default for p in hp.space}, "bidirectional": 1})
-    assert typed["bidirectional"] is True and isinstance(typed["layers"], int)
+    assert next(p for p in hp.space if p.name == "units").sampling == "log"
+    typed = space.typed({**{p.name: p.default for p in hp.space}, "window_norm": 1})
+    assert typed["window_norm"] is True and isinstance(typed["layers"], int)

@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from deepcast.data.prepare import prepare
+
 # Validation lives in its own module; these names stay importable from here.
 from deepcast.data.validation import (  # noqa: F401
     check_length,
@@ -208,8 +210,6 @@ def load_frame(
 
     >>> df = load_frame("energy.csv", target="load", features=["temp"], fill=True)
     """
-    from deepcast.data.prepare import prepare
-
     df = read_table(path, time_col=time_col)
     return prepare(
         df, target, features, resample=resample, how=how, fill=fill, source=Path(path).name

@@ -14,7 +14,6 @@ import logging
 
 import pandas as pd
 
-from deepcast.data.io import check_timestamps, validate_frame
 from deepcast.data.regularity import (
     fill_flags,
     fill_missing_timestamps,
@@ -24,6 +23,7 @@ from deepcast.data.regularity import (
 from deepcast.data.regularity import (
     resample as resample_frame,
 )
+from deepcast.data.validation import check_timestamps, validate_frame
 
 logger = logging.getLogger(__name__)
 

@@ -20,6 +20,7 @@ import pandas as pd
 
 from deepcast import _params
 from deepcast.errors import DataError
+from deepcast.evaluation.baselines import strongest_baseline
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +73,8 @@ class BacktestResult:
     folds: list[dict]
     aggregate: dict
     settings: dict
-    last_fold: dict = field(repr=False)  # timestamps, actual, model, baseline forecasts (t+1)
+    # timestamps, actual, model and strongest-baseline forecasts (t+1) of the last fold
+    last_fold: dict = field(repr=False)
     forecasters: list = field(
         default_factory=list, repr=False
     )  # one per fold (shared if not retrained)
@@ -170,7 +172,8 @@ def backtest(
             }
         )
         logger.info("fold %d/%d: MAE %.4g", k, len(bounds), scores["mae"])
-    last = _last_fold_forecasts(fitted[-1], df, bounds[-1])
+    aggregate = _aggregate(results)
+    last = _last_fold_forecasts(fitted[-1], df, bounds[-1], strongest_baseline(aggregate))
     settings = {
         "folds": folds,
         "fold_size": bounds[0].test[1] - bounds[0].test[0],
@@ -181,7 +184,7 @@ def backtest(
         "params": forecaster.get_params(),
         "rows": len(df),
     }
-    return BacktestResult(results, _aggregate(results), settings, last, fitted)
+    return BacktestResult(results, aggregate, settings, last, fitted)
 
 
 def _check_fits(first: FoldBounds, lookback: int, horizon: int, n_rows: int) -> None:
@@ -218,15 +221,18 @@ def _aggregate(folds: list[dict]) -> dict:
     return out
 
 
-def _last_fold_forecasts(forecaster, df: pd.DataFrame, bound: FoldBounds) -> dict:
-    """One-step-ahead forecasts over the last test block, for the plot."""
+def _last_fold_forecasts(forecaster, df: pd.DataFrame, bound: FoldBounds, baseline: str) -> dict:
+    """One-step-ahead forecasts over the last test block, for the plot: the model's and the
+    `baseline`'s (any baseline some fold scored; the last fold has the most history)."""
     start, stop = bound.test
     scored = forecaster._scored_forecasts(df.iloc[start:stop], df.iloc[:start])
     return {
         "timestamps": scored["times"],
         "actual": scored["actual"][:, 0],
         "model": scored["model"][:, 0],
-        "seasonal_naive": scored["seasonal_naive"][:, 0],
+        "baseline": scored[baseline][:, 0],
+        "baseline_name": baseline,
+        "seasonal_period": forecaster.seasonal_period_,
         "target": forecaster.target,
         "model_name": forecaster.model_name,
     }

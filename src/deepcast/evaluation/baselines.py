@@ -1,4 +1,5 @@
-"""Honest baselines a deep model must beat: naive, seasonal naive and a ridge regression.
+"""Honest baselines a deep model must beat: naive, seasonal naive and a ridge regression,
+and the one rule that picks the baseline to compare against (`best_baseline`).
 
 Forecast origins follow one convention throughout: origin `o` is the index of the last
 observed row of the full target series, and an H-step forecast covers rows o+1 .. o+H. For the
@@ -12,6 +13,9 @@ array([[2., 2.],
 """
 
 from __future__ import annotations
+
+import math
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
@@ -207,3 +211,67 @@ class LinearBaseline:
                 f"expected {expected}"
             )
         return model
+
+
+# --- choosing the baseline to beat ------------------------------------------------------------
+
+#: The metric a best or strongest baseline is chosen by, everywhere: MAE, the backtest's
+#: headline number, which a few spikes do not dominate the way they dominate RMSE.
+SELECTION_METRIC = "mae"
+
+
+def best_baseline(
+    scores: Mapping[str, Mapping],
+    metric: str = SELECTION_METRIC,
+    prefix: str = "seasonal_naive",
+) -> str:
+    """Name of the baseline with the lowest `metric` among those whose name starts with
+    `prefix`: by default the hardest seasonal naive (e.g. the weekly one for electricity).
+
+    `scores` maps a system to its metrics: `Forecaster.evaluate(...)["baselines"]`
+    ({name: {"mae": 1.2, ...}}) or a backtest's `aggregate` ({name: {"mae": {"mean": 1.2,
+    "std": ...}}}, ranked by the mean). "model" is never a baseline; systems whose `metric`
+    is missing or undefined are passed over; a tie goes to the system listed first.
+
+    >>> best_baseline({"naive": {"mae": 1.0}, "seasonal_naive": {"mae": 2.0},
+    ...                "seasonal_naive_168": {"mae": 1.5}})
+    'seasonal_naive_168'
+    """
+    ranked = {}
+    for name, metrics in scores.items():
+        if name == "model" or not name.startswith(prefix):
+            continue
+        value = metrics.get(metric)
+        if isinstance(value, Mapping):  # a backtest aggregate: {"mean": ..., "std": ...}
+            value = value.get("mean")
+        if value is not None and math.isfinite(value):
+            ranked[name] = value
+    if not ranked:
+        kind = f"baseline named {prefix}*" if prefix else "baseline"
+        raise DataError(f"no {kind} has a {metric} score to compare. Received: {list(scores)}")
+    return min(ranked, key=ranked.__getitem__)
+
+
+def strongest_baseline(scores: Mapping[str, Mapping], metric: str = SELECTION_METRIC) -> str:
+    """Name of the baseline with the lowest `metric` among all of them (naive, every seasonal
+    naive, linear): the one a forecast figure draws. Same rule as `best_baseline`.
+
+    >>> strongest_baseline({"model": {"mae": 0.5}, "naive": {"mae": 1.0},
+    ...                     "seasonal_naive": {"mae": 2.0}, "linear": {"mae": 0.9}})
+    'linear'
+    """
+    return best_baseline(scores, metric, prefix="")
+
+
+def baseline_label(name: str, seasonal_period: int) -> str:
+    """A baseline's name for people: "seasonal_naive_168" -> "seasonal naive, period 168";
+    plain "seasonal_naive" is the primary `seasonal_period`.
+
+    >>> baseline_label("seasonal_naive", 24), baseline_label("linear", 24)
+    ('seasonal naive, period 24', 'linear (ridge)')
+    """
+    if name == "seasonal_naive":
+        return f"seasonal naive, period {seasonal_period}"
+    if name.startswith("seasonal_naive_"):
+        return f"seasonal naive, period {name.rpartition('_')[2]}"
+    return {"linear": "linear (ridge)"}.get(name, name.replace("_", " "))

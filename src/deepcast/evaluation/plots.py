@@ -19,6 +19,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from deepcast.errors import ConfigError, DataError
+from deepcast.evaluation.baselines import baseline_label
 from deepcast.evaluation.metrics import rmse as _rmse
 
 _CONTEXT_COLOR = "0.65"
@@ -181,7 +182,8 @@ def forecast_figure(
 
 def backtest_figure(result) -> Figure:
     """`backtest.png`: MAE per fold for the model and each baseline (top), and the last
-    fold's one-step-ahead forecasts against the actual values (bottom)."""
+    fold's one-step-ahead forecasts of the model and the strongest baseline against the
+    actual values (bottom)."""
     folds = result.folds
     last = result.last_fold
     target = last["target"]
@@ -220,14 +222,17 @@ def backtest_figure(result) -> Figure:
         linewidth=1.0,
         label=f"{last['model_name'].upper()} t+1 (MAE {_fmt(model_mae)})",
     )
+    # The strongest baseline over the folds (`baselines.strongest_baseline`), in its bar colour.
+    baseline_mae = float(np.mean(np.abs(last["baseline"] - last["actual"])))
     bottom.plot(
         times,
-        last["seasonal_naive"],
-        color=_BASELINE_COLORS[systems.index("seasonal_naive") - 1],
+        last["baseline"],
+        color=_BASELINE_COLORS[(systems.index(last["baseline_name"]) - 1) % 5],
         linewidth=0.8,
         linestyle="--",
         alpha=0.8,
-        label="seasonal naive t+1",
+        label=f"{baseline_label(last['baseline_name'], last['seasonal_period'])} t+1 "
+        f"(MAE {_fmt(baseline_mae)})",
     )
     bottom.set_title(f"Last fold: one-step-ahead forecasts of {target}")
     bottom.set_xlabel("time")

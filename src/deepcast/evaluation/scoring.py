@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from deepcast.errors import DataError
-from deepcast.evaluation import baselines
+from deepcast.evaluation import baselines, metrics
 
 logger = logging.getLogger(__name__)
 
@@ -67,3 +67,21 @@ def scored_forecasts(forecaster, data: pd.DataFrame, history: pd.DataFrame | Non
         scored[name] = baselines.seasonal_naive(target, origins, forecaster.horizon, period)
     scored["linear"] = forecaster.scaler_.inverse(linear, column=0)
     return scored
+
+
+def baseline_names(scored: dict) -> list[str]:
+    """The baselines in `scored`, in report order: naive, each seasonal naive, linear."""
+    return ["naive", *(name for name in scored if name.startswith("seasonal_naive")), "linear"]
+
+
+def baseline_scores(scored: dict, mase_scale: float | None) -> dict[str, dict]:
+    """Every metric of every baseline in `scored`, over all H steps, in report order: what
+    `evaluate` reports and what `baselines.strongest_baseline` picks from.
+
+    >>> baselines.strongest_baseline(baseline_scores(scored, forecaster.mase_scale_))
+    'seasonal_naive_168'
+    """
+    return {
+        name: metrics.all_metrics(scored["actual"], scored[name], mase_scale)
+        for name in baseline_names(scored)
+    }

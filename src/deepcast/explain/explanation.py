@@ -18,6 +18,7 @@ import pandas as pd
 from deepcast.errors import ConfigError
 from deepcast.explain import aggregation
 from deepcast.explain.integrated_gradients import IGResult
+from deepcast.explain.plots import heatmap_figure
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -139,8 +140,6 @@ class Explanation:
 
     def plot(self, truth_cells: Sequence[tuple[str | int, int]] | None = None) -> Figure:
         """Lag x feature heatmap of mean |attribution|; see `plots.heatmap_figure`."""
-        from deepcast.explain.plots import heatmap_figure
-
         return heatmap_figure(self, truth_cells=truth_cells)
 
     def _lag_index(self) -> pd.Index:

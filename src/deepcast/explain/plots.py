@@ -1,10 +1,14 @@
 """Figures of an `Explanation`: plain `matplotlib.figure.Figure`s, no pyplot and no GUI
 backend, so they work in servers and tests; saving is the caller's job (`fig.savefig`).
+
+`explanation.py` imports this module (for `Explanation.plot`), never the other way round:
+the figures take anything with the fields of `Attributions`, which an `Explanation` has.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Protocol
 
 import numpy as np
 from matplotlib.colors import Normalize
@@ -12,11 +16,35 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from deepcast.explain import aggregation
-from deepcast.explain.explanation import Explanation
+
+
+class Attributions(Protocol):
+    """The fields of an `Explanation` that the figures read."""
+
+    @property
+    def values(self) -> np.ndarray: ...  # [n, L, F] attributions
+
+    @property
+    def inputs(self) -> np.ndarray: ...  # [n, L, F] scaled windows
+
+    @property
+    def feature_names(self) -> list[str]: ...  # [F]
+
+    @property
+    def lags(self) -> np.ndarray: ...  # [L]: L, L-1, ..., 1
+
+    @property
+    def horizon_step(self) -> int: ...  # 1-based
+
+    @property
+    def forecast(self) -> np.ndarray: ...  # [n], scaled
+
+    @property
+    def baseline_forecast(self) -> np.ndarray: ...  # [n], scaled
 
 
 def heatmap_figure(
-    explanation: Explanation, truth_cells: Sequence[tuple[str | int, int]] | None = None
+    explanation: Attributions, truth_cells: Sequence[tuple[str | int, int]] | None = None
 ) -> Figure:
     """Lag x feature heatmap of mean |attribution|, newest lag on the right.
 
@@ -54,7 +82,7 @@ def heatmap_figure(
     return fig
 
 
-def window_figure(explanation: Explanation, i: int) -> Figure:
+def window_figure(explanation: Attributions, i: int) -> Figure:
     """One forecast: each feature's scaled input as a line over its signed attributions.
 
     Red cells pushed the forecast up, blue ones down (relative to the baseline); the colour

@@ -1,32 +1,52 @@
-"""Model registry: a name maps to a spec class that declares capabilities and builds the model.
+"""Model families behind one seam: each declares its options and capabilities once.
 
-The framework asks a spec what it supports (`supports_dropout_sampling`, ...) instead of
-special-casing model names.
+>>> import deepcast as dc
+>>> dc.models.names()
+['lstm', 'bilstm', 'cnn_lstm', 'dlinear', 'nlinear', 'transformer']
+>>> dc.Forecaster(target="y", model=dc.models.CNNLSTM(filters=32))
+>>> dc.Forecaster(target="y", model="nlinear")
 """
 
-from __future__ import annotations
+from deepcast.models.bilstm import BiLSTM
+from deepcast.models.cnn_lstm import CNNLSTM
+from deepcast.models.dlinear import DLinear
+from deepcast.models.lstm import LSTM
+from deepcast.models.nlinear import NLinear
+from deepcast.models.registry import (
+    REGISTRY,
+    SHORTHAND,
+    build,
+    configure,
+    core_model,
+    name_of,
+    names,
+    register,
+    spec,
+    unregister,
+)
+from deepcast.models.spec import ModelSpec, Option
+from deepcast.models.transformer import Transformer
 
-import keras
+for _family in (LSTM, BiLSTM, CNNLSTM, DLinear, NLinear, Transformer):
+    register(_family)
 
-from deepcast.errors import ConfigError
-from deepcast.models.lstm import LSTMSpec
-
-REGISTRY = {spec.name: spec for spec in (LSTMSpec,)}
-
-
-def names() -> list[str]:
-    return sorted(REGISTRY)
-
-
-def spec(name: str):
-    try:
-        return REGISTRY[name]
-    except KeyError:
-        raise ConfigError(f"unknown model {name!r}; available: {', '.join(names())}") from None
-
-
-def build(
-    name: str, lookback: int, n_features: int, horizon: int, hyperparameters: dict
-) -> keras.Model:
-    """Build model `name` for windows (lookback, n_features) -> (horizon,)."""
-    return spec(name).build(lookback, n_features, horizon, **hyperparameters)
+__all__ = [
+    "REGISTRY",
+    "SHORTHAND",
+    "BiLSTM",
+    "CNNLSTM",
+    "DLinear",
+    "LSTM",
+    "NLinear",
+    "ModelSpec",
+    "Option",
+    "Transformer",
+    "build",
+    "configure",
+    "core_model",
+    "name_of",
+    "names",
+    "register",
+    "spec",
+    "unregister",
+]

@@ -1,97 +1,40 @@
-"""Stacked (optionally bidirectional) LSTM forecaster, with torch's fused kernel on CPU.
+"""`lstm`: stacked LSTM with a dense head to all horizon steps at once (direct strategy).
 
-Stock Keras routes an LSTM to a fused kernel only on CUDA; on CPU under torch it steps through
-time in Python (about 4.5x slower, DESIGN.md). `FusedLSTM` keeps `keras.layers.LSTM`'s weights
-and serialisation, and only swaps the inner loop for `torch._VF.lstm` when it is safe to do so.
-A model saved under torch therefore loads and predicts identically under TensorFlow and JAX,
-where `FusedLSTM` simply is a `keras.layers.LSTM`.
+[B, lookback, F] -> LSTM x layers -> [B, units] -> Dense -> [B, horizon]
+
+The recurrent layers are `FusedLSTM`s: torch's fused kernel on CPU, plain Keras elsewhere.
 """
 
 from __future__ import annotations
 
 import keras
-from keras import activations
 
-from deepcast import _backend
-from deepcast.models.window_norm import WindowDenormalization, WindowNormalization
+from deepcast.models.fused_lstm import FusedLSTM
+from deepcast.models.spec import ModelSpec, Option
 
-
-@keras.saving.register_keras_serializable(package="deepcast")
-class FusedLSTM(keras.layers.LSTM):
-    """`keras.layers.LSTM` that takes torch's fused LSTM kernel on CPU too.
-
-    Same arguments, weights and config as `keras.layers.LSTM`:
-
-    >>> layer = FusedLSTM(64, return_sequences=True, dropout=0.1)
-    >>> layer(keras.ops.zeros((8, 48, 3))).shape
-    (8, 48, 64)
-    """
-
-    def call(self, sequences, initial_state=None, mask=None, training=False):
-        plain = initial_state is None and not self.stateful and not self.return_state
-        if not (plain and self._fusable(mask)):
-            return super().call(
-                sequences, initial_state=initial_state, mask=mask, training=training
-            )
-        # RNN.call's generic bookkeeping (state lists, casts, dropout-mask caching) is ~5% of a
-        # CPU training step; from a zero state without a mask the fused kernel needs none of it.
-        zeros = keras.ops.zeros((sequences.shape[0], self.units), dtype=self.compute_dtype)
-        last, outputs, _ = self.inner_loop(sequences, [zeros, zeros], None, training=training)
-        self.cell.reset_dropout_mask()  # a fresh dropout mask for every batch, as in RNN.call
-        return outputs if self.return_sequences else last
-
-    def inner_loop(self, sequences, initial_state, mask, training=False):
-        if not self._fusable(mask):
-            return super().inner_loop(sequences, initial_state, mask=mask, training=training)
-        if training and self.dropout:
-            # Keras' input dropout: one mask per sequence, shared by every time step.
-            step_mask = self.cell.get_dropout_mask(sequences[:, 0, :])
-            sequences = sequences * keras.ops.expand_dims(step_mask, axis=1)
-        return _fused_torch_lstm(
-            sequences,
-            initial_state,
-            self.cell.kernel,
-            self.cell.recurrent_kernel,
-            self.cell.bias,
-            return_sequences=self.return_sequences,
-            go_backwards=self.go_backwards,
-        )
-
-    def _fusable(self, mask) -> bool:
-        """The fused kernel computes exactly this layer only in the standard configuration."""
-        return (
-            _backend.name() == "torch"
-            and mask is None
-            and not self.recurrent_dropout
-            and not self.unroll
-            and self.use_bias
-            and self.cell.activation is activations.tanh
-            and self.cell.recurrent_activation is activations.sigmoid
-        )
+UNITS = Option(
+    "units", int, 64, "LSTM units per layer", low=1, search={"low": 16, "high": 256, "log": True}
+)
+LAYERS = Option("layers", int, 2, "stacked LSTM layers", low=1, search={"low": 1, "high": 3})
+DROPOUT = Option(
+    "dropout",
+    float,
+    0.1,
+    "input dropout of each LSTM layer",
+    low=0,
+    high=1,
+    high_open=True,
+    search={"low": 0.0, "high": 0.5},
+)
 
 
-def _fused_torch_lstm(
-    sequences, initial_state, kernel, recurrent_kernel, bias, return_sequences, go_backwards
-):
-    import torch
-
-    x = keras.ops.convert_to_tensor(sequences)  # [B, T, F]
-    if go_backwards:
-        x = torch.flip(x, dims=[1])
-    h0, c0 = (keras.ops.convert_to_tensor(s).unsqueeze(0) for s in initial_state)  # [1, B, U]
-    # Keras and torch share the gate order (i, f, c, o); torch stores the weights transposed
-    # and has a second bias, which we leave at zero.
-    w_ih = keras.ops.convert_to_tensor(kernel).T  # [4U, F]
-    w_hh = keras.ops.convert_to_tensor(recurrent_kernel).T  # [4U, U]
-    b_ih = keras.ops.convert_to_tensor(bias)  # [4U]
-    b_hh = torch.zeros_like(b_ih)
-    outputs, h, c = torch._VF.lstm(
-        x, (h0, c0), (w_ih, w_hh, b_ih, b_hh), True, 1, 0.0, torch.is_grad_enabled(), False, True
-    )  # outputs [B, T, U]; h, c [1, B, U]
-    last = outputs[:, -1]
-    if not return_sequences:
-        outputs = last.unsqueeze(1)
-    return last, outputs, [h.squeeze(0), c.squeeze(0)]
+def recurrent_stack(x, units: int, layers: int, dropout: float, bidirectional: bool = False):
+    """[B, T, F] -> [B, units] (x2 if bidirectional): the last state of the top layer."""
+    for i in range(layers):
+        last = i == layers - 1
+        rnn = FusedLSTM(units, return_sequences=not last, dropout=dropout, name=f"lstm_{i + 1}")
+        x = keras.layers.Bidirectional(rnn, name=f"bilstm_{i + 1}")(x) if bidirectional else rnn(x)
+    return x
 
 
 def build_lstm(
@@ -101,38 +44,24 @@ def build_lstm(
     units: int = 64,
     layers: int = 2,
     dropout: float = 0.1,
-    bidirectional: bool = False,
-    window_norm: bool = False,
 ) -> keras.Model:
-    """Stacked LSTM with a dense head to all `horizon` steps at once (direct strategy).
-
-    [B, lookback, F] -> LSTM x layers -> [B, units] (x2 if bidirectional) -> Dense -> [B, horizon]
-
-    `window_norm`: the target column of each window is standardised by its own mean and std
-    before the LSTMs and the forecast mapped back (see `window_norm.py`).
-
-    >>> build_lstm(48, 3, 24, units=32).output_shape
+    """>>> build_lstm(48, 3, 24, units=32).output_shape
     (None, 24)
     """
     inputs = keras.Input(shape=(lookback, n_features), name="window")
-    x = inputs
-    if window_norm:
-        x, stats = WindowNormalization(name="window_norm")(inputs)
-    for i in range(layers):
-        last = i == layers - 1
-        rnn = FusedLSTM(units, return_sequences=not last, dropout=dropout, name=f"lstm_{i + 1}")
-        x = keras.layers.Bidirectional(rnn, name=f"bilstm_{i + 1}")(x) if bidirectional else rnn(x)
+    x = recurrent_stack(inputs, units, layers, dropout)
     outputs = keras.layers.Dense(horizon, name="forecast")(x)
-    if window_norm:
-        outputs = WindowDenormalization(name="window_denorm")(outputs, stats)
     return keras.Model(inputs, outputs, name="deepcast_lstm")
 
 
-class LSTMSpec:
-    """Registry entry: capabilities the framework may ask about, and the builder."""
+class LSTM(ModelSpec):
+    """Stacked LSTM; the reference recurrent model.
+
+    >>> dc.Forecaster(target="y", model=dc.models.LSTM(units=32, layers=1))
+    """
 
     name = "lstm"
-    hyperparameters = ("units", "layers", "dropout", "bidirectional", "window_norm")
-    supports_dropout_sampling = True
-    supports_attention = False
-    build = staticmethod(build_lstm)
+    summary = "stacked LSTM (fused CPU kernel), dense head to all horizon steps"
+    options = (UNITS, LAYERS, DROPOUT)
+    dropout_sampling = True
+    builder = staticmethod(build_lstm)

@@ -31,13 +31,16 @@ from deepcast import _atomic, _params
 from deepcast.errors import ConfigError
 from deepcast.tuning.result import TuningResult
 from deepcast.tuning.space import (
-    NAMES,
     Choice,
     Float,
     Int,
     SearchSpace,
+    check_for_model,
     default_space,
     parse_assignments,
+    plain_model_arguments,
+    trial_arguments,
+    tunable_names,
 )
 
 logger = logging.getLogger(__name__)
@@ -47,7 +50,6 @@ SETTINGS_FILE = "search.json"
 
 __all__ = [
     "ALGORITHMS",
-    "NAMES",
     "Choice",
     "Float",
     "Int",
@@ -56,6 +58,7 @@ __all__ = [
     "default_space",
     "parse_assignments",
     "resolve_space",
+    "tunable_names",
     "tune",
     "write_report",
 ]
@@ -101,16 +104,22 @@ def tune(
     `directory` holds the search state: the same call again resumes (a trial that was running
     is run again; a larger `max_trials` adds trials); `overwrite=True` starts afresh.
     """
-    forecaster_args = dict(forecaster_args or {})
+    forecaster_args = plain_model_arguments(forecaster_args or {})
     TuningResult.check_tolerance(tolerance)
     _check_arguments(
         algorithm, max_trials, epochs, batch_size, executions_per_trial, hyperband_factor
     )
     _check_forecaster_args(forecaster_args)
     seed = int(forecaster_args.get("seed", 0) if seed is None else seed)
+    model = forecaster_args.get("model", "lstm")
     space = resolve_space(
-        search_space, narrow, train=train, seasonal_period=forecaster_args.get("seasonal_period")
+        search_space,
+        narrow,
+        train=train,
+        seasonal_period=forecaster_args.get("seasonal_period"),
+        model=model,
     )
+    check_for_model(space, model)
     _check_lookback_fits(space, train, forecaster_args)
 
     directory = Path(directory)
@@ -182,9 +191,10 @@ def resolve_space(
     *,
     train: pd.DataFrame | None = None,
     seasonal_period: int | list[int] | None = None,
+    model: str = "lstm",
 ) -> SearchSpace:
-    """The search space a run uses: the default for the data's seasonal period, updated by a
-    dict or JSON file, then by `narrow` (e.g. parsed `--tune NAME=SPEC` flags).
+    """The search space a run uses: `model`'s default for the data's seasonal period, updated
+    by a dict or JSON file, then by `narrow` (e.g. parsed `--tune NAME=SPEC` flags).
 
     >>> resolve_space("space.json", parse_assignments(["units=16:64"]), seasonal_period=24)
     """
@@ -194,7 +204,7 @@ def resolve_space(
         if isinstance(seasonal_period, (list, tuple)):  # several periods: the primary one
             seasonal_period = seasonal_period[0] if seasonal_period else None
         period = seasonal_period or _seasonal_period(train)
-        space = default_space(period)
+        space = default_space(period, model)
         if search_space is not None:
             space = SearchSpace.from_json(search_space, base=space)
     if narrow:
@@ -210,7 +220,7 @@ def _forecaster_objective(train, validation, target, forecaster_args, batch_size
     from deepcast.tuning.keras_tuner_engine import TrialOutcome
 
     def objective(hp: dict, epochs: int, seed: int) -> TrialOutcome:
-        args = {**forecaster_args, **hp, "seed": seed}
+        args = {**trial_arguments(forecaster_args, hp), "seed": seed}
         fit_batch = args.pop("batch_size", batch_size)
         forecaster = Forecaster(target=target, **args)
         forecaster.fit(

@@ -13,7 +13,7 @@ from numbers import Real
 from pathlib import Path
 
 from deepcast.errors import ConfigError, DeepcastError
-from deepcast.tuning.space import SearchSpace
+from deepcast.tuning.space import SearchSpace, trial_arguments
 
 OBJECTIVE = "val_loss"
 
@@ -109,7 +109,8 @@ class TuningResult:
         """
         hp = self.best_hyperparameters()
         hp.pop("batch_size", None)
-        return {"target": self.target, **self.forecaster_args, **hp, "seed": self.seed}
+        args = trial_arguments(self.forecaster_args, hp)
+        return {"target": self.target, **args, "seed": self.seed}
 
     def best_fit_args(self) -> dict:
         """Keyword arguments for `Forecaster.fit`: the best trial's batch size and the search's

@@ -4,12 +4,12 @@ Engine-neutral on purpose: KerasTuner maps it onto `keras_tuner.HyperParameters`
 Optuna or Ray can read the same three kinds of parameter later (`Int`, `Float`, `Choice`; a
 `Choice` of one value is a fixed value).
 
-The default space (`default_space(24)`, hourly data), as JSON — also the file format of
+The default space of the LSTM (`default_space(24)`, hourly data), as JSON — also the file format of
 `--search-space FILE.json`, where each entry replaces the default one of that name:
 
     {
-      "layers":        {"type": "int",   "low": 1,      "high": 3},
       "units":         {"type": "int",   "low": 16,     "high": 256,  "log": true},
+      "layers":        {"type": "int",   "low": 1,      "high": 3},
       "dropout":       {"type": "float", "low": 0.0,    "high": 0.5},
       "learning_rate": {"type": "float", "low": 0.0001, "high": 0.01, "log": true},
       "lookback":      {"type": "choice", "values": [24, 48, 96]},
@@ -71,18 +71,56 @@ class Choice:
 
 Param = Int | Float | Choice
 
-# What each tunable name is: its value kind, and which values the Forecaster accepts.
-_KINDS: dict[str, tuple[type, object, str]] = {
-    "layers": (int, lambda v: v >= 1, "a positive integer"),
-    "units": (int, lambda v: v >= 1, "a positive integer"),
+# Training settings every model shares: their value kind, which values the Forecaster accepts.
+# A model's own options (units, filters, patch_len, ...) come from its family's declaration.
+TRAINING: dict[str, tuple[type, object, str]] = {
     "lookback": (int, lambda v: v >= 1, "a positive integer"),
     "batch_size": (int, lambda v: v >= 1, "a positive integer"),
-    "dropout": (float, lambda v: 0 <= v < 1, "a number in [0, 1)"),
     "learning_rate": (float, lambda v: v > 0, "a positive number"),
-    "bidirectional": (bool, lambda v: True, "true or false"),
     "window_norm": (bool, lambda v: True, "true or false"),
+    "loss": (str, lambda v: v in ("mse", "mae", "huber"), "one of mse, mae, huber"),
 }
-NAMES = tuple(_KINDS)
+
+
+def tunable_names(model: str | None = None) -> tuple[str, ...]:
+    """Every name a search space may hold: training settings, then model options (of `model`,
+    or of every registered model)."""
+    from deepcast import models
+
+    families = [models.spec(model)] if model else list(models.REGISTRY.values())
+    options = dict.fromkeys(o for family in families for o in family.option_names())
+    return tuple(TRAINING) + tuple(o for o in options if o not in TRAINING)
+
+
+def _kind(name: str, where: str) -> tuple[type, object, str]:
+    """(value type, check, expected) of a tunable name, or ConfigError listing the names."""
+    if name in TRAINING:
+        return TRAINING[name]
+    from deepcast import models
+
+    for family in models.REGISTRY.values():
+        if name in family.option_names():
+            option = family.option(name)
+
+            def ok(value, option=option, owner=family.name) -> bool:
+                try:
+                    option.check(value, owner)
+                except ConfigError:
+                    return False
+                return True
+
+            return option.kind, ok, option.valid_range()
+    raise ConfigError(
+        f"{where}: unknown hyperparameter {name!r}; tunable: {', '.join(tunable_names())}"
+    )
+
+
+def __getattr__(name: str):
+    if name == "NAMES":  # the tunable names of every registered model, read when asked
+        return tunable_names()
+    raise AttributeError(name)
+
+
 _FIELDS = {"int": Int, "float": Float, "choice": Choice}
 
 
@@ -142,7 +180,7 @@ class SearchSpace:
         >>> default_space(24).typed({"layers": 2.0, "units": 32, ...})["layers"]
         2
         """
-        return {name: _KINDS[name][0](values[name]) for name in self.names}
+        return {name: _kind(name, "search space")[0](values[name]) for name in self.names}
 
     def max_value(self, name: str):
         """The largest value `name` can take, e.g. the longest lookback."""
@@ -190,10 +228,7 @@ class SearchSpace:
     def _updated(self, overrides: dict, where: str) -> SearchSpace:
         params = {p.name: p for p in self.params}
         for name, value in overrides.items():
-            if name not in _KINDS:
-                raise ConfigError(
-                    f"{where}: unknown hyperparameter {name!r}; tunable: {', '.join(NAMES)}"
-                )
+            _kind(name, where)  # unknown names fail here
             if value is None:
                 params.pop(name, None)
             else:
@@ -201,8 +236,9 @@ class SearchSpace:
         return SearchSpace(tuple(params.values()))
 
 
-def default_space(seasonal_period: int | None = 24) -> SearchSpace:
-    """The default search space; lookback choices are 1, 2 and 4 seasonal periods.
+def default_space(seasonal_period: int | None = 24, model: str = "lstm") -> SearchSpace:
+    """The default search space of `model`: the ranges its family declares for its options,
+    then learning rate, lookback (1, 2 and 4 seasonal periods) and batch size.
 
     >>> default_space(24)["lookback"].values
     (24, 48, 96)
@@ -214,16 +250,64 @@ def default_space(seasonal_period: int | None = 24) -> SearchSpace:
     period = min(period, 96)
     # A short season (a week of daily rows) alone is too little history to learn from.
     lookbacks = tuple(k * period for k in ((1, 2, 4) if period >= 12 else (2, 4, 8)))
+    from deepcast import models
+
+    family = type(models.configure(model))
+    own = SearchSpace(())._updated(family.default_search(), f"{family.name} default search")
     return SearchSpace(
         (
-            Int("layers", 1, 3),
-            Int("units", 16, 256, log=True),
-            Float("dropout", 0.0, 0.5),
+            *own.params,
             Float("learning_rate", 1e-4, 1e-2, log=True),
             Choice("lookback", lookbacks),
             Choice("batch_size", (32, 64, 128)),
         )
     )
+
+
+def check_for_model(space: SearchSpace, model: str, where: str = "search space") -> None:
+    """ConfigError for a name in `space` that is neither a training setting nor an option of
+    `model` (e.g. `filters` in a search of an LSTM), naming what `model` can tune."""
+    valid = tunable_names(model)
+    for name in space.names:
+        if name not in valid:
+            raise ConfigError(
+                f"{where}: {model} has no hyperparameter {name!r}; tunable: {', '.join(valid)}"
+            )
+
+
+def trial_arguments(forecaster_args: dict, hyperparameters: dict) -> dict:
+    """Forecaster arguments for one trial: training settings and the units/layers/dropout
+    shorthand replace `forecaster_args`' own, other model options go into `model_options`.
+
+    >>> trial_arguments({"lookback": 48}, {"units": 32, "filters": 16, "learning_rate": 0.01})
+    {'lookback': 48, 'units': 32, 'learning_rate': 0.01, 'model_options': {'filters': 16}}
+    """
+    from deepcast.models import SHORTHAND
+
+    args = dict(forecaster_args)
+    options = dict(args.pop("model_options", None) or {})
+    for name, value in hyperparameters.items():
+        if name in TRAINING or name in SHORTHAND:  # units/layers/dropout: the shorthand
+            args[name] = value
+            options.pop(name, None)
+        else:
+            options[name] = value
+    if options:
+        args["model_options"] = options
+    return args
+
+
+def plain_model_arguments(forecaster_args: dict) -> dict:
+    """`forecaster_args` with a configured model object as its name plus `model_options`, so
+    a search's settings are plain JSON."""
+    from deepcast.models.spec import ModelSpec
+
+    args = dict(forecaster_args)
+    model = args.get("model")
+    if isinstance(model, ModelSpec):
+        args["model"] = model.name
+        args["model_options"] = {**model.config, **(args.get("model_options") or {})}
+    return args
 
 
 def parse_assignments(items: Iterable[str], where: str = "--tune") -> dict:
@@ -247,11 +331,15 @@ def parse_assignments(items: Iterable[str], where: str = "--tune") -> dict:
             bounds = parts[:-1] if log else parts
             if len(bounds) != 2:
                 raise ConfigError(f"{where}: a range is LOW:HIGH[:log]. Received: {item}")
-            out[name] = {"low": _scalar(bounds[0]), "high": _scalar(bounds[1]), "log": log}
+            out[name] = {
+                "low": parse_scalar(bounds[0]),
+                "high": parse_scalar(bounds[1]),
+                "log": log,
+            }
         elif "," in spec:
-            out[name] = [_scalar(v) for v in spec.split(",") if v.strip()]
+            out[name] = [parse_scalar(v) for v in spec.split(",") if v.strip()]
         else:
-            out[name] = _scalar(spec)
+            out[name] = parse_scalar(spec)
     return out
 
 
@@ -272,8 +360,8 @@ def _parse(name: str, value, current: Param | None, where: str) -> Param:
 def _from_dict(name: str, spec: dict, where: str) -> Param:
     kind_name = spec.get("type")
     if kind_name is None:  # inferred: values -> choice, else the name's own kind
-        kind = _KINDS[name][0]
-        kind_name = "choice" if "values" in spec or kind is bool else kind.__name__
+        kind = _kind(name, where)[0]
+        kind_name = "choice" if "values" in spec or kind in (bool, str) else kind.__name__
     if kind_name not in _FIELDS:
         raise ConfigError(
             f'{where}: "{name}": type must be one of int, float, choice. Received: {kind_name!r}'
@@ -311,9 +399,7 @@ def _checked(param: Param, where: str) -> Param:
 def _check(param: Param, where: str) -> None:
     """Raise ConfigError if `param` is not a valid spec for its name."""
     name = param.name
-    if name not in _KINDS:
-        raise ConfigError(f"{where}: unknown hyperparameter {name!r}; tunable: {', '.join(NAMES)}")
-    kind, ok, expected = _KINDS[name]
+    kind, ok, expected = _kind(name, where)
     prefix = f'{where}: "{name}"'
     if isinstance(param, Choice):
         if not param.values:
@@ -325,8 +411,8 @@ def _check(param: Param, where: str) -> None:
         if param.default is not None and param.default not in param.values:
             raise ConfigError(f"{prefix}: default {param.default!r} is not one of the values")
         return
-    if kind is bool:
-        raise ConfigError(f"{prefix}: must be a choice of true/false, not a range")
+    if kind in (bool, str):
+        raise ConfigError(f"{prefix}: must be a choice of values, not a range")
     if (kind is float) != isinstance(param, Float):
         wanted = "a float range" if kind is float else "an int range"
         raise ConfigError(
@@ -346,10 +432,12 @@ def _check(param: Param, where: str) -> None:
 
 
 def _value_ok(name: str, value, where: str, key: str = "values") -> None:
-    kind, ok, expected = _KINDS[name]
+    kind, ok, expected = _kind(name, where)
     is_bool = isinstance(value, bool)
     if kind is bool:
         good_type = is_bool
+    elif kind is str:
+        good_type = isinstance(value, str)
     elif kind is int:
         good_type = isinstance(value, Integral) and not is_bool
     else:
@@ -361,7 +449,7 @@ def _value_ok(name: str, value, where: str, key: str = "values") -> None:
 def _values(name: str, values, where: str) -> tuple:
     if not isinstance(values, (list, tuple)):
         raise ConfigError(f'{where}: "{name}": values must be a list. Received: {values!r}')
-    if _KINDS[name][0] is float:  # 0 and 0.1 are both dropouts: one type for the engines
+    if _kind(name, where)[0] is float:  # 0 and 0.1 are both dropouts: one type for the engines
         return tuple(
             float(v) if isinstance(v, Real) and not isinstance(v, bool) else v for v in values
         )
@@ -381,7 +469,7 @@ def _is_fixed(param: Param) -> bool:
     return isinstance(param, Choice) and len(param.values) == 1
 
 
-def _scalar(text: str):
+def parse_scalar(text: str):
     """A CLI value: int, float, or true/false."""
     text = text.strip()
     if text.lower() in ("true", "false"):
