@@ -84,9 +84,10 @@ def test_auto_runs_nlinear_even_with_no_budget_and_skips_the_rest(small_parts):
         forecaster_args={"lookback": 24},
         candidates=("lstm", "nlinear"),
         budget_seconds=0,
-        epochs=1,
+        epochs=5,
     )
     assert result.chosen == "nlinear"
+    assert result.candidates[0]["out_of_time"] and result.candidates[0]["epochs_trained"] == 1
     assert [(r["model"], r["status"][:7]) for r in result.candidates] == [
         ("nlinear", "trained"),
         ("lstm", "skipped"),

@@ -201,13 +201,17 @@ _backend.seed_everything(0)
 history = train(build_lstm(8, 2, 1, units=16, layers=1, dropout=0.0), x, y, validation=(xv, yv),
                 epochs=25, batch_size=16, learning_rate=0.01, patience=7, lr_patience=2,
                 verbose=False)
+limited = train(build_lstm(8, 2, 1, units=4, layers=1), x, y, epochs=9, time_limit=0.0,
+                verbose=False)
+print(json.dumps([len(limited.epochs), limited.out_of_time]))
 print(json.dumps(history.epochs))
 """
 
 
 @pytest.mark.backends
 def test_keras_fit_halves_the_learning_rate_by_the_same_rule():
-    # TensorFlow and JAX train through Model.fit and Keras' own ReduceLROnPlateau.
+    # TensorFlow and JAX train through Model.fit and Keras' own ReduceLROnPlateau (and a
+    # callback for the time limit).
     import json
     import os
     import subprocess
@@ -223,6 +227,17 @@ def test_keras_fit_halves_the_learning_rate_by_the_same_rule():
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     epochs = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert json.loads(proc.stdout.strip().splitlines()[-2]) == [1, True]  # the time limit too
     losses, rates = [e["val_loss"] for e in epochs], [e["lr"] for e in epochs]
     assert rates == pytest.approx(expected_rates(losses, 0.01, 2), rel=1e-6)
     assert min(rates) <= 0.01 / 4
+
+
+def test_a_time_limit_lets_the_epoch_under_way_finish_and_keeps_the_best_weights():
+    _backend.seed_everything(0)
+    model = build_lstm(8, 2, 1, units=8, layers=1, dropout=0.0)
+    x, y = noise_problem(64, 0)
+    history = train(model, x, y, validation=(x, y), epochs=20, time_limit=0.0, verbose=False)
+    assert history.out_of_time and len(history.epochs) == 1 and history.best_epoch == 1
+    unlimited = train(model, x, y, epochs=3, verbose=False)
+    assert not unlimited.out_of_time and len(unlimited.epochs) == 3

@@ -166,11 +166,13 @@ class Forecaster:
         epochs: int = 50,
         batch_size: int = 64,
         verbose: bool | None = None,
+        time_limit: float | None = None,
     ) -> Forecaster:
         """Scale on `train_data` only, build the model and train it.
 
         With `validation`, early stopping on validation loss restores the best weights; its
         windows may reach back into the last `lookback` training rows, never the reverse.
+        `time_limit` (seconds): no training epoch starts after it (see `training.train`).
         """
         self.check_params()
         _params.check(
@@ -232,6 +234,7 @@ class Forecaster:
             seed=self.seed,
             loss=self.loss,
             lr_patience=self.lr_patience,
+            time_limit=time_limit,
             verbose=verbose,
         )
         if self.start_ is not None and val_windows is not None:

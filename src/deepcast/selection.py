@@ -4,7 +4,8 @@ lowest validation loss, within a time budget; every candidate is reported.
 The linear families go first: they train in seconds, they are the strongest long-horizon
 baselines of the literature, and `nlinear` contains the naive forecast (all weights zero), so
 the choice always has a candidate that is hard to lose with. A candidate starts only while
-the budget lasts; `nlinear` always runs.
+the budget lasts and trains for what is left of it (`fit(time_limit=)`: the epoch under way
+finishes); `nlinear` always runs, and at least one epoch of it.
 
 >>> result = select_model(train, val, target="y", forecaster_args={"lookback": 48})
 >>> print(result.table())
@@ -105,7 +106,12 @@ def select_model(
         began = time.perf_counter()
         try:
             forecaster = Forecaster(target=target, model=name, **args).fit(
-                train, validation=validation, epochs=epochs, batch_size=batch_size, verbose=verbose
+                train,
+                validation=validation,
+                epochs=epochs,
+                batch_size=batch_size,
+                verbose=verbose,
+                time_limit=max(budget_seconds - elapsed, 0.0),
             )
         except DeepcastError:
             raise  # bad data or settings: every candidate would fail the same way
@@ -122,6 +128,7 @@ def select_model(
                 "val_loss": forecaster.validation_check_.model,
                 "seconds": round(time.perf_counter() - began, 2),
                 "epochs_trained": len(forecaster.history_.epochs),
+                "out_of_time": forecaster.history_.out_of_time,
             }
         )
     if not fitted:

@@ -9,6 +9,7 @@ weights, so nothing about saving or other backends changes. TensorFlow and JAX u
 from __future__ import annotations
 
 import logging
+import math
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ class TrainingHistory:
     stopped_early: bool = False
     interrupted: bool = False
     seconds: float = 0.0
+    out_of_time: bool = False  # stopped by `time_limit`
 
     def to_json(self) -> dict:
         return {
@@ -40,6 +42,7 @@ class TrainingHistory:
             "best_epoch": self.best_epoch,
             "stopped_early": self.stopped_early,
             "interrupted": self.interrupted,
+            "out_of_time": self.out_of_time,
             "seconds": round(self.seconds, 3),
         }
 
@@ -74,6 +77,7 @@ class _Settings:
     seed: int
     loss: str
     lr_patience: int | None  # None without validation data: nothing to watch
+    deadline: float  # time.perf_counter() after which no new epoch starts (inf: none)
 
 
 def train(
@@ -89,6 +93,7 @@ def train(
     seed: int = 0,
     loss: str = "mse",
     lr_patience: int | None = None,
+    time_limit: float | None = None,
     verbose: bool | None = None,
 ) -> TrainingHistory:
     """Fit `model` on windows x (n, lookback, F) -> y (n, horizon), minimising `loss` (one of
@@ -99,11 +104,13 @@ def train(
     `validation`, the learning rate is halved after every `lr_patience` epochs without a new
     lowest validation loss (Keras' ReduceLROnPlateau rule); each epoch's record has its "lr".
     Ctrl-C ends training cleanly: the best weights so far are kept and `history.interrupted` is
-    set.
+    set. `time_limit` (seconds): no epoch starts after it has passed (at least one runs); the
+    best weights so far are kept and `history.out_of_time` is set.
     """
     loop = _train_torch if _backend.name() == "torch" else _train_keras
     history = TrainingHistory()
     start = time.perf_counter()
+    deadline = start + time_limit if time_limit is not None else math.inf
     with _progress.bar(epochs, "training", unit="epoch", verbose=verbose) as bar:
         settings = _Settings(
             epochs,
@@ -113,6 +120,7 @@ def train(
             seed,
             loss,
             lr_patience if validation is not None else None,
+            deadline,
         )
         loop(model, x, y, validation, settings, bar, history)
     history.seconds = time.perf_counter() - start
@@ -216,6 +224,9 @@ def _train_torch(model, x, y, validation, settings: _Settings, bar, history):
             if xv is not None and stopper.should_stop:
                 history.stopped_early = True
                 break
+            if time.perf_counter() > settings.deadline:
+                history.out_of_time = True
+                break
     except KeyboardInterrupt:
         history.interrupted = True
     if best is not None:
@@ -239,21 +250,24 @@ def _as_torch(a: np.ndarray):
 
 
 class _KerasProgress(keras.callbacks.Callback):
-    def __init__(self, bar, history: TrainingHistory):
+    def __init__(self, bar, history: TrainingHistory, deadline: float):
         super().__init__()
-        self.bar, self.record_history = bar, history
+        self.bar, self.record_history, self.deadline = bar, history, deadline
 
     def on_epoch_end(self, epoch, logs=None):
         record = {"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()}}
         if "learning_rate" in record:  # set by ReduceLROnPlateau: the rate this epoch ran at
             record["lr"] = record.pop("learning_rate")
         _log_epoch(self.bar, self.record_history, record)
+        if time.perf_counter() > self.deadline:
+            self.record_history.out_of_time = True
+            self.model.stop_training = True
 
 
 def _train_keras(model, x, y, validation, settings: _Settings, bar, history):
     loss = keras.losses.Huber(delta=1.0) if settings.loss == "huber" else settings.loss
     model.compile(optimizer=keras.optimizers.Adam(settings.learning_rate), loss=loss)
-    callbacks = [_KerasProgress(bar, history)]
+    callbacks = [_KerasProgress(bar, history, settings.deadline)]
     stopper = None
     if validation is not None:
         stopper = keras.callbacks.EarlyStopping(

@@ -85,24 +85,6 @@ def test_dropout_samples_in_training_only():
     assert models.spec("cnn_lstm").dropout_sampling
 
 
-def test_a_small_cnn_lstm_beats_the_naive_forecast():
-    """The network alone (no ridge start): about half the naive RMSE after three epochs."""
-    df = dc.datasets.synthetic(seed=0)
-    train, val, test = dc.split(df, val=0.15, test=0.15)
-    f = dc.Forecaster(
-        target="y",
-        lookback=48,
-        horizon=4,
-        model=models.CNNLSTM(filters=16, units=32, layers=1, dropout=0.0),
-        learning_rate=3e-3,
-        baseline_start=False,
-        seed=0,
-    )
-    f.fit(train, validation=val, epochs=3, batch_size=64, verbose=False)
-    result = f.evaluate(test)
-    assert result["rmse"] < 0.8 * result["baselines"]["naive"]["rmse"]
-
-
 @pytest.mark.backends
 def test_saved_under_torch_forecasts_the_same_under_tensorflow_and_jax(tmp_path):
     _backend.seed_everything(0)
