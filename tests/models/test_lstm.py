@@ -12,6 +12,8 @@ from deepcast.models.bilstm import build_bilstm
 from deepcast.models.fused_lstm import FusedLSTM
 from deepcast.models.lstm import build_lstm
 
+from .conftest import assert_portable
+
 
 def stock_twin(model: keras.Model, bidirectional: bool) -> keras.Model:
     """The same architecture with stock keras.layers.LSTM, sharing `model`'s weights."""
@@ -93,3 +95,20 @@ def test_bilstm_runs_both_directions_on_the_fused_kernel(monkeypatch):
     model = models.build("bilstm", 10, 2, 3, {"units": 4, "layers": 2})
     model(np.zeros((2, 10, 2), "float32"))
     assert sorted(calls) == [False, False, True, True]  # two layers, each both ways
+
+
+@pytest.mark.backends
+def test_lstm_and_bilstm_with_the_baseline_start_forecast_the_same_under_tensorflow_and_jax(
+    tmp_path,
+):
+    """The fused layers are plain keras.layers.LSTM elsewhere; the baseline path and its gate
+    load by name. One model holds both families, so one pair of interpreters checks both."""
+    options = {"units": 8, "layers": 2, "dropout": 0.2}
+    x = np.random.default_rng(0).normal(size=(16, 12, 3)).astype("float32")
+    inputs = keras.Input((12, 3))
+    lstm = models.build("lstm", 12, 3, 2, options, baseline_start=True)
+    bilstm = models.build("bilstm", 12, 3, 2, options, window_norm=True, baseline_start=True)
+    both = keras.Model(inputs, keras.layers.Concatenate()([lstm(inputs), bilstm(inputs)]))
+    for variable in both.weights:  # a non-trivial baseline path and gate, not the zero start
+        variable.assign(np.random.default_rng(1).normal(size=variable.shape) * 0.3)
+    assert_portable(both, x, tmp_path)
