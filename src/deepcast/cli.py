@@ -479,8 +479,6 @@ def _report(result) -> None:
         f"trained {len(history.epochs)} epochs in {history.seconds:.1f}s "
         f"(best epoch {history.best_epoch}" + (", interrupted" if history.interrupted else "") + ")"
     )
-    check = result.forecaster.validation_check_
-    print(("warning: " if check.lost else "") + check.message(result.forecaster.model_name))
     print(f"hold-out ({result.metrics['n_forecasts']} forecasts, original units):")
     print(metrics_table(result.metrics))
     print(f"wrote {result.out}/metrics.json, forecast.png, model/")
