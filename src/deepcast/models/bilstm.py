@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import keras
 
-from deepcast.models.lstm import DROPOUT, LAYERS, UNITS, recurrent_stack
+from deepcast.models.lstm import DROPOUT, LAYERS, UNITS, build_lstm
 from deepcast.models.spec import ModelSpec
 
 
@@ -25,10 +25,7 @@ def build_bilstm(
     """>>> build_bilstm(48, 3, 24, units=16).output_shape
     (None, 24)
     """
-    inputs = keras.Input(shape=(lookback, n_features), name="window")
-    x = recurrent_stack(inputs, units, layers, dropout, bidirectional=True)  # [B, 2 * units]
-    outputs = keras.layers.Dense(horizon, name="forecast")(x)
-    return keras.Model(inputs, outputs, name="deepcast_bilstm")
+    return build_lstm(lookback, n_features, horizon, units, layers, dropout, bidirectional=True)
 
 
 class BiLSTM(ModelSpec):

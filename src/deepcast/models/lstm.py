@@ -44,14 +44,18 @@ def build_lstm(
     units: int = 64,
     layers: int = 2,
     dropout: float = 0.1,
+    bidirectional: bool = False,
 ) -> keras.Model:
-    """>>> build_lstm(48, 3, 24, units=32).output_shape
+    """The lstm family's builder, and bilstm's with `bidirectional=True`.
+
+    >>> build_lstm(48, 3, 24, units=32).output_shape
     (None, 24)
     """
     inputs = keras.Input(shape=(lookback, n_features), name="window")
-    x = recurrent_stack(inputs, units, layers, dropout)
+    x = recurrent_stack(inputs, units, layers, dropout, bidirectional)  # [B, units (x2)]
     outputs = keras.layers.Dense(horizon, name="forecast")(x)
-    return keras.Model(inputs, outputs, name="deepcast_lstm")
+    name = "deepcast_bilstm" if bidirectional else "deepcast_lstm"
+    return keras.Model(inputs, outputs, name=name)
 
 
 class LSTM(ModelSpec):
