@@ -144,6 +144,12 @@ def test_bad_model_and_feature_options_get_one_line_and_exit_2(
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1
 
 
+def test_backtest_scores_one_family_not_auto(csv_file, tmp_path, capsys):
+    code = main(["backtest", "--data", str(csv_file), "--target", "y", "--model", "auto"])
+    err = capsys.readouterr().err
+    assert code == 2 and "a backtest scores one family" in err and "fold" not in err
+
+
 def test_features_none_is_the_targets_own_history(csv_file, tmp_path, capsys):
     out = tmp_path / "target-only"
     code = main(

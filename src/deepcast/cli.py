@@ -416,6 +416,13 @@ def _run(args) -> int:
 
 def _backtest(args) -> int:
     from deepcast import pipeline
+    from deepcast.errors import ConfigError
+
+    if args.model == "auto":
+        raise ConfigError(
+            "--model auto chooses a family in `deepcast run`; a backtest scores one family: "
+            "--model NAME (see `deepcast models`)"
+        )
 
     df, target, source = _load_data(args)
     result = pipeline.backtest(
