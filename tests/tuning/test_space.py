@@ -7,13 +7,13 @@ import pytest
 from deepcast.errors import ConfigError, DeepcastError
 from deepcast.tuning import keras_tuner_engine
 from deepcast.tuning.space import (
-    NAMES,
     Choice,
     Float,
     Int,
     SearchSpace,
     default_space,
     parse_assignments,
+    tunable_names,
 )
 
 
@@ -26,7 +26,7 @@ def test_default_space_is_the_documented_one():
     assert space["learning_rate"] == Float("learning_rate", 1e-4, 1e-2, log=True)
     assert space["lookback"].values == (24, 48, 96)
     assert space["batch_size"].values == (32, 64, 128)
-    assert set(space.names) <= set(NAMES)
+    assert set(space.names) <= set(tunable_names("lstm"))
 
 
 def test_each_model_has_its_own_default_space_and_foreign_options_are_named():

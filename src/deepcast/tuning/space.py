@@ -115,12 +115,6 @@ def _kind(name: str, where: str) -> tuple[type, object, str]:
     )
 
 
-def __getattr__(name: str):
-    if name == "NAMES":  # the tunable names of every registered model, read when asked
-        return tunable_names()
-    raise AttributeError(name)
-
-
 _FIELDS = {"int": Int, "float": Float, "choice": Choice}
 
 
