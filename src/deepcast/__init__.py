@@ -11,12 +11,11 @@ from deepcast import (
     _backend,  # noqa: F401  (sets KERAS_BACKEND before keras is imported)
     datasets,
 )
+from deepcast._version import __version__  # noqa: F401
 from deepcast.data.windows import split
 from deepcast.errors import ConfigError, DataError, DeepcastError, ModelFileError, NotFittedError
 from deepcast.forecaster import Forecaster
 from deepcast.tuning import tune
-
-__version__ = "0.1.0"
 
 load = Forecaster.load
 

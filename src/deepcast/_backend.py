@@ -6,6 +6,7 @@ operations that differ per backend: gradients of a model w.r.t. its inputs.
 """
 
 import collections
+import contextlib
 import os
 import sys
 import weakref
@@ -62,6 +63,47 @@ keep_tensorflow_out_of_saving()
 def name() -> str:
     """The active Keras backend: "torch", "tensorflow" or "jax"."""
     return keras.backend.backend()
+
+
+@contextlib.contextmanager
+def seeded(seed: int):
+    """`seed_everything(seed)` for the duration of a block, the caller's random states (Python,
+    NumPy, torch, Keras' global seed and seed generator) restored afterwards: sampling inside a
+    library call must not reseed a user's program."""
+    import random
+
+    saved = (random.getstate(), np.random.get_state())
+    torch_state = None
+    if "torch" in sys.modules:
+        import torch
+
+        torch_state = torch.random.get_rng_state()
+    keras_state = _keras_seed_state()
+    seed_everything(seed)
+    try:
+        yield
+    finally:
+        random.setstate(saved[0])
+        np.random.set_state(saved[1])
+        if torch_state is not None:
+            torch.random.set_rng_state(torch_state)
+        if keras_state is not None:
+            global_state, names, values = keras_state
+            for attribute, value in zip(names, values):
+                global_state.set_global_attribute(attribute, value)
+
+
+def _keras_seed_state():
+    """(module, attribute names, values) of Keras' global seed and seed generator, or None
+    where the private layout moved (then only the public seeding applies)."""
+    try:
+        from keras.src.backend.common import global_state
+        from keras.src.random import seed_generator
+        from keras.src.utils import rng_utils
+    except ImportError:
+        return None
+    names = (rng_utils.GLOBAL_RANDOM_SEED, seed_generator.GLOBAL_SEED_GENERATOR)
+    return global_state, names, [global_state.get_global_attribute(n) for n in names]
 
 
 def seed_everything(seed: int) -> None:
@@ -180,6 +222,16 @@ def predict(model, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
             for i in range(0, len(x), batch_size)
         ]
     return np.concatenate(parts) if parts else np.zeros((0, *model.output_shape[1:]), "float32")
+
+
+def call_training(model, x: np.ndarray) -> np.ndarray:
+    """One call of `model` with `training=True` (dropout active), without gradients."""
+    if name() == "torch":
+        import torch
+
+        with torch.no_grad():
+            return model(torch.from_numpy(np.ascontiguousarray(x)), training=True).cpu().numpy()
+    return keras.ops.convert_to_numpy(model(x, training=True))
 
 
 def _torch_gradients(model, x, k):

@@ -92,6 +92,17 @@ def _parser() -> argparse.ArgumentParser:
     explain.add_argument("--max-windows", type=int, default=512, help="newest forecasts only")
     explain.add_argument("--out", default="runs/explain", type=Path)
     explain.set_defaults(handler=_explain)
+
+    anomalies = commands.add_parser(
+        "anomalies", help="flag observations outside a saved model's one-step-ahead interval"
+    )
+    anomalies.add_argument("--model", required=True, type=Path, help="a saved model directory")
+    _data_arguments(anomalies, target=False)
+    anomalies.add_argument(
+        "--level", type=float, default=99, help="interval level in percent (default 99)"
+    )
+    anomalies.add_argument("--out", default="runs/anomalies", type=Path)
+    anomalies.set_defaults(handler=_anomalies)
     return parser
 
 
@@ -175,7 +186,25 @@ def _model_arguments(parser: argparse.ArgumentParser) -> None:
         help="halve the learning rate after this many epochs without a lower validation loss",
     )
     group.add_argument(
-        "--loss", default="mse", choices=["mse", "mae", "huber"], help="training loss"
+        "--loss",
+        default="mse",
+        choices=["mse", "mae", "huber", "quantile", "gaussian", "student_t"],
+        help="training loss; quantile, gaussian and student_t give the model an output head "
+        "of quantiles or a distribution",
+    )
+    group.add_argument(
+        "--levels",
+        default="80,95",
+        metavar="L1,L2",
+        help="prediction-interval levels in percent, scored on the hold-out and drawn as "
+        "bands (default 80,95; 'none' for point forecasts only)",
+    )
+    group.add_argument(
+        "--intervals",
+        default=None,
+        choices=["conformal", "aci", "mc_dropout", "quantile", "distribution"],
+        help="how intervals are made (default: conformal, calibrated on the validation part "
+        "and saved with the model); quantile and distribution train that output head",
     )
     group.add_argument("--epochs", type=int, default=50)
     group.add_argument("--batch-size", type=int, default=64)
@@ -288,6 +317,7 @@ def _forecaster_args(args) -> dict:
                 f"Received: {args.seasonal_period!r}"
             ) from None
         period = periods[0] if len(periods) == 1 else periods
+    loss, quantiles = _loss_for_intervals(args)
     return {
         "lookback": args.lookback,
         "horizon": args.horizon,
@@ -300,11 +330,44 @@ def _forecaster_args(args) -> dict:
         "window_norm": args.window_norm,
         "learning_rate": args.learning_rate,
         "lr_patience": args.lr_patience,
-        "loss": args.loss,
+        "loss": loss,
+        "quantiles": quantiles,
         "seasonal_period": period,
         "calendar": args.calendar,
         "seed": args.seed,
     }
+
+
+def _levels(args) -> list[float]:
+    from deepcast.errors import ConfigError
+
+    text = getattr(args, "levels", "none") or "none"
+    if text.strip().lower() == "none":
+        return []
+    try:
+        return [float(v) for v in text.split(",")]
+    except ValueError:
+        raise ConfigError(
+            f"--levels must be percentages such as 80,95, or none. Received: {text!r}"
+        ) from None
+
+
+def _loss_for_intervals(args) -> tuple[str, tuple | None]:
+    """--intervals quantile trains quantiles that cover --levels; distribution a Gaussian
+    head unless --loss student_t asks for heavier tails."""
+    from deepcast.errors import ConfigError
+    from deepcast.evaluation.probabilistic import level_quantiles
+
+    method, loss = getattr(args, "intervals", None), args.loss
+    allowed = {"quantile": ("mse", "quantile"), "distribution": ("mse", "gaussian", "student_t")}
+    if method in allowed:
+        if loss not in allowed[method]:
+            raise ConfigError(f"--intervals {method} trains its own loss; drop --loss {loss}")
+        loss = method if method == "quantile" else ("gaussian" if loss == "mse" else loss)
+    quantiles = None
+    if loss == "quantile":
+        quantiles = tuple(q for level in _levels(args) for q in level_quantiles(level)) or None
+    return loss, quantiles
 
 
 def _tuning_arguments(parser: argparse.ArgumentParser) -> None:
@@ -409,6 +472,8 @@ def _run(args) -> int:
         tuning=_tuning_options(args),
         source=source,
         auto_budget=args.auto_budget,
+        levels=_levels(args),
+        interval_method=args.intervals,
     )
     _report(result)
     return 0
@@ -470,6 +535,22 @@ def _explain(args) -> int:
     )
     print(pipeline.explanation_summary(report))
     print(f"wrote {args.out}/attributions.json, attributions.png, attributions_window.png")
+    return 0
+
+
+def _anomalies(args) -> int:
+    from deepcast.forecaster import Forecaster
+    from deepcast.uncertainty.anomaly_plot import write_anomalies
+
+    forecaster = Forecaster.load(args.model)
+    df, target, source = _load_data(args, forecaster.target, forecaster.input_columns[1:])
+    table = forecaster.anomalies(df, level=args.level)
+    write_anomalies(table, args.out, target=target, level=args.level)
+    print(
+        f"{int(table['is_anomaly'].sum())} of {len(table)} observations of {source} flagged "
+        f"outside the {args.level:g}% one-step-ahead interval; wrote {args.out}/anomalies.csv, "
+        "anomalies.png"
+    )
     return 0
 
 

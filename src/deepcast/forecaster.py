@@ -24,10 +24,17 @@ from deepcast.errors import ConfigError, DataError, NotFittedError
 from deepcast.evaluation import baselines, metrics, scoring
 from deepcast.evaluation.guard import pointwise_loss
 from deepcast.models import baseline_start as start
+from deepcast.models import heads
 from deepcast.models.spec import ModelSpec
 from deepcast.training import LOSSES, TrainingHistory, train
+from deepcast.uncertainty import intervals
+from deepcast.uncertainty.conformal import SplitConformal
+from deepcast.uncertainty.scoring import interval_report
 
 logger = logging.getLogger(__name__)
+
+# The gate scales tried after training (Forecaster._fit_gate): 0 is the start alone.
+GATE_SCALES = tuple(np.round(np.linspace(0.0, 1.0, 21), 2))
 
 _RULES = {
     "lookback": _params.positive_int(),
@@ -45,8 +52,8 @@ _RULES = {
 # Constructor arguments in order; `model` is stored as `model_spec` (`model` is the Keras model).
 _PARAMS = (
     "target", "lookback", "horizon", "model_spec", "features", "units", "layers", "dropout",
-    "window_norm", "baseline_start", "learning_rate", "loss", "patience", "lr_patience",
-    "seasonal_period", "calendar", "seed", "model_options",
+    "window_norm", "baseline_start", "learning_rate", "loss", "quantiles", "patience",
+    "lr_patience", "seasonal_period", "calendar", "seed", "model_options",
 )  # fmt: skip
 
 
@@ -85,6 +92,7 @@ class Forecaster:
         baseline_start: bool = True,
         learning_rate: float = 1e-3,
         loss: str = "mse",
+        quantiles: tuple[float, ...] | None = None,
         patience: int = 5,
         lr_patience: int | None = None,
         seasonal_period: int | list[int] | None = None,
@@ -104,6 +112,7 @@ class Forecaster:
         self.baseline_start = baseline_start
         self.learning_rate = learning_rate
         self.loss = loss
+        self.quantiles = quantiles
         self.patience = patience
         self.lr_patience = lr_patience
         self.seasonal_period = seasonal_period
@@ -126,6 +135,24 @@ class Forecaster:
     def check_params(self) -> None:
         """Raise ConfigError naming the first constructor argument that is out of range."""
         _params.check("Forecaster", self.get_params(), _RULES)
+        if self.quantiles is not None and self.loss != "quantile":
+            raise ConfigError(
+                f"Forecaster: quantiles are forecast with loss='quantile'. Received: "
+                f"quantiles={self.quantiles!r}, loss={self.loss!r}"
+            )
+        self.head  # noqa: B018 -- checks the quantiles
+
+    @property
+    def point_loss(self) -> str:
+        """The loss the point forecast is judged by against the baselines (start, guard): the
+        training loss, or for a head the one its location minimises (median: mae, mean: mse)."""
+        return heads.point_loss(self.loss)
+
+    @property
+    def head(self) -> heads.Head:
+        """What the model forecasts per step: a point, quantiles or a distribution (the loss
+        decides; models/heads.py)."""
+        return heads.for_loss(self.loss, self.quantiles)
 
     @property
     def model_name(self) -> str:
@@ -214,6 +241,7 @@ class Forecaster:
             self.horizon,
             window_norm=self.window_norm,
             baseline_start=self.baseline_start,
+            head=self.head,
         )
         self.start_ = self._set_start(val_windows) if self.baseline_start else None
         logger.info(
@@ -233,12 +261,18 @@ class Forecaster:
             patience=self.patience,
             seed=self.seed,
             loss=self.loss,
+            quantiles=self.head.quantiles or None,
             lr_patience=self.lr_patience,
             time_limit=time_limit,
             verbose=verbose,
         )
         if self.start_ is not None and val_windows is not None:
-            self._keep_start_unless_beaten()
+            self._fit_gate(val_windows)
+        # Conformal scores from the validation windows: intervals out of the box
+        # (`calibrate` replaces them with fresher data).
+        self.conformal_ = None
+        if val_windows is not None:
+            self._calibrate_on(joined)
         target = frame[self.target].to_numpy()
         self.mase_scale_ = metrics.mase_scale(target, self.seasonal_period_)
         self.train_end_ = frame.index[-1]
@@ -265,28 +299,48 @@ class Forecaster:
             flat = np.asarray(x, dtype=np.float64).reshape(len(x), -1)  # [n, L * F], lag-major
             for name, (coef, intercept) in forms.items():
                 error = flat @ coef.T + intercept - y
-                losses[name] = float(np.mean(pointwise_loss(self.loss, error)))
+                losses[name] = float(np.mean(pointwise_loss(self.point_loss, error)))
         chosen = min(losses, key=losses.get) if losses else "linear"
         start.set_baseline(self.model_, *forms[chosen])
         return {"baseline": chosen, "val_loss": losses.get(chosen), "gate_closed": False}
 
-    def _keep_start_unless_beaten(self) -> None:
-        """Close the gate when no epoch beat the start's validation loss: the model then is
-        its baseline exactly, instead of a network that lost to it."""
-        trained = min((e.get("val_loss", np.inf) for e in self.history_.epochs), default=np.inf)
-        if trained < self.start_["val_loss"]:
-            return
+    def _fit_gate(self, val_windows) -> None:
+        """Shrink the network toward its start: the gate's scale in [0, 1] with the lowest
+        validation loss (the forecast is linear in it, so one pass gives every candidate).
+        Scale 0 closes the gate: the model then is its baseline exactly, instead of a network
+        that lost to it; a scale below 1 keeps only the part of the network that generalised."""
+        x, y = val_windows
+        gate = self.model_.get_layer(start.GATE).alpha
+        trained_alpha = float(keras.ops.convert_to_numpy(gate))
+        with_network = _backend.predict(self.model_, x)
         start.close_gate(self.model_)
-        self.start_["gate_closed"] = True
-        logger.warning(
-            "%s did not beat its start, the %s, on validation (%s %.4g vs %.4g): it forecasts "
-            "as that baseline",
-            self.model_name,
-            baselines.baseline_label(self.start_["baseline"], self.seasonal_period_),
-            self.loss,
-            trained,
-            self.start_["val_loss"],
-        )
+        baseline = _backend.predict(self.model_, x)
+        # Only the location depends on the gate: spreads of a head are equal in both.
+        losses = {
+            float(scale): self._training_loss(baseline + scale * (with_network - baseline), y)
+            for scale in GATE_SCALES
+        }
+        scale = min(losses, key=losses.get)  # ties go to the smaller scale: the baseline
+        gate.assign(scale * trained_alpha)
+        self.start_.update(gate_scale=scale, gate_closed=scale == 0.0)
+        if scale == 0.0:
+            logger.warning(
+                "%s did not beat its start, the %s, on validation (%s %.4g vs %.4g): it "
+                "forecasts as that baseline",
+                self.model_name,
+                baselines.baseline_label(self.start_["baseline"], self.seasonal_period_),
+                self.loss,
+                losses[1.0],
+                losses[0.0],
+            )
+
+    def _training_loss(self, forecast: np.ndarray, y: np.ndarray) -> float:
+        """The training loss of scaled model outputs against scaled targets, in numpy."""
+        if self.head.is_point:
+            return float(np.mean(pointwise_loss(self.loss, forecast - y)))
+        tensors = (keras.ops.convert_to_tensor(a, dtype="float32") for a in (y, forecast))
+        value = heads.loss_function(self.head)(*tensors)
+        return float(keras.ops.convert_to_numpy(value))
 
     def _validation_check(self, validation: pd.DataFrame, history: pd.DataFrame):
         """The model against its baselines on the validation windows, in the training loss
@@ -302,21 +356,105 @@ class Forecaster:
             if name not in ("frame", "origins", "times")
         }
         actual = scaled.pop("actual")
-        return validation_check(scaled, actual, self.loss)
+        return validation_check(scaled, actual, self.point_loss)
 
     # -- forecasting ------------------------------------------------------------------------
-    def predict(self, data: pd.DataFrame) -> pd.DataFrame:
+    def predict(
+        self,
+        data: pd.DataFrame,
+        levels: list[float] | None = None,
+        method: str | None = None,
+        seed: int = 0,
+    ) -> pd.DataFrame:
         """Forecasts in original units: one row per forecast origin (the window's newest
-        timestamp), one column per horizon step. The last row forecasts past the data's end."""
+        timestamp), one column per horizon step. The last row forecasts past the data's end.
+
+        `levels` (percent, e.g. [80, 95]) adds `lo_80[t+1]`, `hi_80[t+1]`, ... per step, by
+        `method` (uncertainty/intervals.py): "conformal" (the default once calibrated: fit
+        with validation data or `calibrate`), "aci" (adapts as the actuals in `data` arrive),
+        "mc_dropout", "quantile" or "distribution" (the model's own head).
+        """
         frame = self._frame(data, "data")
         self._check_rows(len(frame), "data", minimum=self.lookback)
         x = self._input_windows(frame)
-        forecasts = self._predict_windows(x)
-        origins = frame.index[self.lookback - 1 :]
-        columns = [f"{self.target}[t+{h}]" for h in range(1, self.horizon + 1)]
-        return pd.DataFrame(forecasts, index=origins.rename("origin"), columns=columns)
+        origins = frame.index[self.lookback - 1 :].rename("origin")
+        steps = [f"[t+{h}]" for h in range(1, self.horizon + 1)]
+        levels = intervals.checked_levels(levels)
+        if not levels:
+            columns = [f"{self.target}{step}" for step in steps]
+            return pd.DataFrame(self._predict_windows(x), index=origins, columns=columns)
+        method = intervals.check_method(self, method or intervals.default_method(self))
+        actual = self._future_actuals(frame) if method == "aci" else None
+        point, bands = intervals.intervals(self, x, levels, method, actual=actual, seed=seed)
+        columns = {f"{self.target}{step}": point[:, h] for h, step in enumerate(steps)}
+        for level, (lo, hi) in bands.items():
+            columns.update({f"lo_{level}{step}": lo[:, h] for h, step in enumerate(steps)})
+            columns.update({f"hi_{level}{step}": hi[:, h] for h, step in enumerate(steps)})
+        out = pd.DataFrame(columns, index=origins)
+        out.attrs["interval_method"] = method
+        return out
 
-    def evaluate(self, data: pd.DataFrame, history: pd.DataFrame | None = None) -> dict:
+    def predict_samples(
+        self, data: pd.DataFrame, n: int = 200, method: str | None = None, seed: int = 0
+    ) -> np.ndarray:
+        """Draws from the forecast distribution, (origins, horizon, n), original units: the
+        head's distribution ("distribution", "quantile"), dropout samples ("mc_dropout"), or
+        the point plus calibration residuals with a random sign ("conformal")."""
+        _params.check("predict_samples", {"n": n}, {"n": _params.positive_int()})
+        method = intervals.check_method(self, method or intervals.default_method(self))
+        frame = self._frame(data, "data")
+        self._check_rows(len(frame), "data", minimum=self.lookback)
+        return intervals.samples(self, self._input_windows(frame), n, method, seed)
+
+    def anomalies(self, data: pd.DataFrame, level: float = 99) -> pd.DataFrame:
+        """Flag observations of `data` outside the model's one-step-ahead conformal interval
+        at `level` percent: one row per observation after the first `lookback` (timestamp,
+        actual, expected, lo, hi, score, is_anomaly); score > 1 is outside the band
+        (uncertainty/anomalies.py)."""
+        from deepcast.uncertainty.anomalies import anomalies
+
+        self._check_fitted()
+        frame = self._frame(data, "data")
+        self._check_rows(len(frame), "data", minimum=self.lookback + 1)
+        return anomalies(self, frame, level)
+
+    def calibrate(self, data: pd.DataFrame, history: pd.DataFrame | None = None) -> Forecaster:
+        """Store split-conformal scores from forecasts on `data` (rows the model was not
+        trained on; with `history`, the rows just before it, every row of `data` is scored):
+        absolute residuals per horizon step, and CQR scores for a quantile head's symmetric
+        pairs. Saved with the model; `predict(..., levels=...)` then defaults to conformal."""
+        self._check_fitted()
+        frame = self._frame(data, "data")
+        if history is not None:
+            frame = pd.concat([self._frame(history, "history").iloc[-self.lookback :], frame])
+        self._check_rows(len(frame), "data", minimum=self.lookback + self.horizon)
+        self._calibrate_on(frame)
+        return self
+
+    def _calibrate_on(self, frame: pd.DataFrame) -> None:
+        """Conformal scores of every window of `frame` whose H targets it holds, against the
+        actuals read from the frame in float64 (not back from the float32 scaled targets)."""
+        x, _ = self._windows(frame)
+        params = self._predict_params(x)
+        actual = self._future_actuals(frame)[: len(x)]
+        pairs = intervals.quantile_pairs(self, params)
+        self.conformal_ = SplitConformal.fit(actual, self.head.point(params), quantile_pairs=pairs)
+
+    def _future_actuals(self, frame: pd.DataFrame) -> np.ndarray:
+        """[origins, H]: the actual each forecast of `frame` targets, NaN past its end."""
+        target = frame[self.target].to_numpy(dtype=np.float64)
+        n = len(frame) - self.lookback + 1
+        rows = np.arange(n)[:, None] + self.lookback + np.arange(self.horizon)[None, :]
+        padded = np.concatenate([target, np.full(self.horizon, np.nan)])
+        return padded[rows]
+
+    def evaluate(
+        self,
+        data: pd.DataFrame,
+        history: pd.DataFrame | None = None,
+        levels: list[float] | None = None,
+        method: str | None = None,
+    ) -> dict:
         """Hold-out metrics in original units, next to the naive, seasonal-naive and linear
         baselines, all scored on the same forecast origins and targets.
 
@@ -325,6 +463,9 @@ class Forecaster:
         scored, so models with different lookbacks are compared on the same targets. A
         seasonal-naive baseline per seasonal period is reported ("seasonal_naive" for the
         primary period, "seasonal_naive_<period>" for the others) when the history covers it.
+        `levels` adds interval scores by `method` (as in `predict`): `coverage_80`, `width_80`,
+        `winkler_80`, ..., `pinball`, `crps`, and under "intervals" the same for a seasonal
+        naive with empirical-quantile intervals from `history`.
         """
         scored = self._scored_forecasts(data, history)
         result = metrics.all_metrics(scored["actual"], scored["model"], self.mase_scale_)
@@ -344,13 +485,26 @@ class Forecaster:
             seasonal_periods=list(self.seasonal_periods_),
             target=self.target,
         )
+        levels = intervals.checked_levels(levels)
+        if levels:  # coverage_80, width_80, winkler_80, ..., pinball, crps (fractions)
+            method = intervals.check_method(self, method or intervals.default_method(self))
+            report = interval_report(self, scored, levels, method, history)
+            result["intervals"] = report
+            result.update({k: v for k, v in report.items() if k != "baselines"})
         return result
 
-    def plot_forecast(self, data: pd.DataFrame, context: pd.DataFrame | None = None):
+    def plot_forecast(
+        self,
+        data: pd.DataFrame,
+        context: pd.DataFrame | None = None,
+        levels: list[float] | None = None,
+        method: str | None = None,
+    ):
         """A figure of one-step-ahead forecasts against the actual values of `data`, with the
         tail of `context` (the rows just before `data`, e.g. the training part) for orientation
         and the seasonal-naive baseline for comparison. With `context`, every row of `data` is
-        forecast, as in `evaluate(data, history=context)`."""
+        forecast, as in `evaluate(data, history=context)`. `levels` draws the intervals of
+        `method` (as in `predict`) as a fan, each labelled with its measured coverage."""
         from deepcast.evaluation.plots import forecast_figure
 
         scored = self._scored_forecasts(data, context)
@@ -378,8 +532,26 @@ class Forecaster:
             baselines={baselines.baseline_label(strongest, self.seasonal_period_): strongest_1},
             title=f"One-step-ahead forecast of {self.target} on hold-out data",
             zoom=min(len(times), 7 * self.seasonal_period_) if len(times) > 500 else None,
+            bands=self._fan(scored, levels, method),
             **context_kw,
         )
+
+    def _fan(self, scored: dict, levels, method) -> dict:
+        """{label: (lo, hi)} of the one-step intervals drawn on the forecast plot."""
+        levels = intervals.checked_levels(levels)
+        if not levels:
+            return {}
+        method = intervals.check_method(self, method or intervals.default_method(self))
+        actual = scored["actual"]
+        _, bands = intervals.intervals(
+            self, scored["windows"], levels, method, actual=actual, seed=self.seed
+        )
+        fan = {}
+        for level, (lo, hi) in bands.items():
+            covered = np.mean((lo[:, 0] <= actual[:, 0]) & (actual[:, 0] <= hi[:, 0]))
+            label = f"{level}% {method.replace('_', ' ')} interval (covers {covered:.0%})"
+            fan[label] = (lo[:, 0], hi[:, 0])
+        return fan
 
     def backtest(
         self,
@@ -392,13 +564,16 @@ class Forecaster:
         epochs: int = 50,
         batch_size: int = 64,
         verbose: bool | None = None,
+        levels: list[float] | None = None,
+        method: str | None = None,
     ):
         """Rolling-origin backtest of this configuration over expanding-window folds of
         `data`: per-fold and aggregate metrics next to the baselines (`BacktestResult`).
 
         Each fold trains a fresh copy on the rows before its test block (scaling refit on
         that fold's training rows), or with `retrain=False` one copy on the first fold's.
-        This forecaster itself is not fitted or changed.
+        This forecaster itself is not fitted or changed. `levels` adds interval scores per
+        fold and in the aggregate (`coverage_80`, `width_80`, ...), as in `evaluate`.
         """
         from deepcast.evaluation.backtest import backtest
 
@@ -412,6 +587,8 @@ class Forecaster:
             epochs=epochs,
             batch_size=batch_size,
             verbose=verbose,
+            levels=levels,
+            method=method,
         )
 
     # -- explaining --------------------------------------------------------------------------
@@ -425,13 +602,16 @@ class Forecaster:
         max_windows: int | None = None,
         batch_size: int = 1024,
         verbose: bool | None = None,
+        output: float | str | None = None,
     ):
         """Attribute forecasts on `data` to each (lag, feature) cell of their input windows.
 
         Explains the forecast for step `horizon_step` (1 = t+1) at every origin of `data`, or
         at the newest `max_windows` origins. `baseline` is "zeros" (the training mean, in
         scaled space), "blur" (the window blurred in time) or an array. Returns an
-        `Explanation`; `e.values` has shape (windows, lookback, features).
+        `Explanation`; `e.values` has shape (windows, lookback, features). With an output
+        head, `output` picks what is explained: None the point forecast (median or mean), a
+        forecast quantile (`output=0.9`) or a distribution's "scale".
         """
         from deepcast.explain import Explanation, integrated_gradients
 
@@ -449,7 +629,7 @@ class Forecaster:
         if max_windows is not None:
             x = x[-max_windows:]
         result = integrated_gradients(
-            self.model_,
+            heads.output_model(self.model_, self.head, output),
             x,
             baseline=baseline,
             steps=steps,
@@ -471,7 +651,7 @@ class Forecaster:
         """Load a forecaster saved by `save` (safe mode: no pickle, no arbitrary code)."""
         from deepcast.persistence import load_forecaster
 
-        return load_forecaster(path)
+        return load_forecaster(path, cls)
 
     @property
     def input_columns(self) -> list[str]:
@@ -539,8 +719,26 @@ class Forecaster:
         )
 
     def _predict_windows(self, x: np.ndarray) -> np.ndarray:
-        scaled = _backend.predict(self.model_, x)  # [N, H]
-        return self.scaler_.inverse(scaled, column=0)
+        """Point forecasts [N, H] in original units."""
+        return self.head.point(self._predict_params(x))
+
+    def _predict_params(self, x: np.ndarray) -> np.ndarray:
+        """The model's outputs in original units: [N, H], or [N, H, C] head parameters."""
+        return self._to_original(_backend.predict(self.model_, x))
+
+    def _to_original(self, scaled: np.ndarray) -> np.ndarray:
+        """Scaled model outputs -> original units. Head parameters (channels last): the
+        location is shifted and multiplied, a spread only multiplied, a shape left alone."""
+        if self.head.is_point:
+            return self.scaler_.inverse(scaled, column=0)
+        mean, scale = self.scaler_.mean[0], self.scaler_.scale[0]
+        out = np.array(scaled, dtype=np.float64)
+        for c, kind in enumerate(self.head.kinds):
+            if kind != "shape":
+                out[..., c] *= scale
+            if kind == "location":
+                out[..., c] += mean
+        return out
 
     def _scored_forecasts(self, data: pd.DataFrame, history: pd.DataFrame | None) -> dict:
         from deepcast.evaluation.scoring import scored_forecasts

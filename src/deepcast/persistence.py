@@ -13,14 +13,15 @@ from pathlib import Path
 import keras
 import pandas as pd
 
-import deepcast
 from deepcast import _atomic, _backend
+from deepcast._version import __version__
 from deepcast.data.encoding import FeatureEncoder
 from deepcast.data.windows import Scaler
 from deepcast.errors import ModelFileError
 from deepcast.evaluation.baselines import LinearBaseline
 from deepcast.evaluation.guard import ValidationCheck
 from deepcast.training import TrainingHistory
+from deepcast.uncertainty.conformal import SplitConformal
 
 FORMAT_VERSION = 1
 MODEL_FILE = "model.keras"
@@ -29,9 +30,10 @@ STATE_FILE = "forecaster.json"
 
 def save_forecaster(forecaster, path: str | Path) -> Path:
     forecaster._check_fitted()
+    conformal = getattr(forecaster, "conformal_", None)
     state = {
         "format": FORMAT_VERSION,
-        "deepcast_version": deepcast.__version__,
+        "deepcast_version": __version__,
         "saved_with_backend": _backend.name(),
         "params": forecaster.get_params(),
         "model_config": forecaster.model_config_.config,
@@ -47,6 +49,7 @@ def save_forecaster(forecaster, path: str | Path) -> Path:
         "validation_check": None
         if forecaster.validation_check_ is None
         else forecaster.validation_check_.to_json(),
+        "conformal": None if conformal is None else conformal.to_dict(),
     }
 
     def fill(directory: Path) -> None:
@@ -56,9 +59,9 @@ def save_forecaster(forecaster, path: str | Path) -> Path:
     return _atomic.replace_directory(path, fill)
 
 
-def load_forecaster(path: str | Path):
-    from deepcast.forecaster import Forecaster
-
+def load_forecaster(path: str | Path, forecaster_class):
+    """A saved forecaster, rebuilt as `forecaster_class` (passed in by `Forecaster.load`,
+    so this module does not import the class that imports it)."""
     path = Path(path)
     if not path.is_dir():
         raise ModelFileError(f"{path}: no saved forecaster here (not a directory)")
@@ -66,7 +69,7 @@ def load_forecaster(path: str | Path):
     model = _read_model(path / MODEL_FILE)
     try:
         params = _current_params(state["params"])
-        forecaster = Forecaster(**params)
+        forecaster = forecaster_class(**params)
         # Saved before the model seam: the family's options follow from the params.
         forecaster.model_config_ = forecaster.configured_model()
         forecaster.feature_names_ = list(state["feature_names"])
@@ -82,6 +85,8 @@ def load_forecaster(path: str | Path):
         forecaster.start_ = state.get("start")  # absent in files saved before the start
         check = state.get("validation_check")  # absent in files saved before the guard
         forecaster.validation_check_ = None if check is None else ValidationCheck.from_json(check)
+        scores = state.get("conformal")  # absent in files saved before intervals
+        forecaster.conformal_ = None if scores is None else SplitConformal.from_dict(scores)
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelFileError(f"{path / STATE_FILE}: incomplete or invalid ({exc})") from None
     if "model_config" in state and state["model_config"] != forecaster.model_config_.config:

@@ -19,6 +19,7 @@ from deepcast.data.windows import split
 from deepcast.errors import ConfigError
 from deepcast.forecaster import Forecaster
 from deepcast.selection import AUTO, BUDGET_SECONDS, select_model
+from deepcast.uncertainty import intervals
 
 logger = logging.getLogger(__name__)
 
@@ -60,15 +61,21 @@ def run(
     source: str = "data",
     verbose: bool | None = None,
     auto_budget: float | None = None,
+    levels: list[float] | None = None,
+    interval_method: str | None = None,
 ) -> RunResult:
     """Split `df` chronologically, optionally tune on train/val, fit the final model on train
     (early stopping on val) and score it on test. With `model="auto"` in `forecaster_args`,
     several families are fitted and the lowest validation loss is kept (`deepcast.selection`;
-    `auto_budget` seconds, default 900)."""
+    `auto_budget` seconds, default 900). `levels` adds prediction intervals by
+    `interval_method` (default conformal, calibrated on the validation part): scored in
+    `metrics.json` (`coverage_80`, `width_80`, ...) and drawn as bands on `forecast.png`."""
     out = Path(out)
     forecaster_args = dict(forecaster_args or {})
     forecaster = Forecaster(target=target, **forecaster_args)
     check_length(len(df), forecaster.lookback, forecaster.horizon, source, val=val, test=test)
+    if forecaster_args.get("model") != AUTO:  # bad interval requests fail before any training
+        intervals.check_before_fit(forecaster, levels, interval_method)
     train_part, val_part, test_part = split(df, val=val, test=test)
 
     auto = forecaster_args.get("model") == AUTO
@@ -102,7 +109,7 @@ def run(
         )
     # Scored with train + validation as history, so every test row is a forecast target.
     history = pd.concat([train_part, val_part])
-    metrics = forecaster.evaluate(test_part, history=history)
+    metrics = forecaster.evaluate(test_part, history=history, levels=levels, method=interval_method)
     metrics["data"] = {
         "source": source,
         "rows": {"train": len(train_part), "validation": len(val_part), "test": len(test_part)},
@@ -122,7 +129,7 @@ def run(
     forecaster.save(out / "model")
     _atomic.save_figure(
         out / "forecast.png",
-        forecaster.plot_forecast(test_part, context=history),
+        forecaster.plot_forecast(test_part, context=history, levels=levels, method=interval_method),
     )
     _atomic.write_json(out / "metrics.json", metrics)
     return RunResult(forecaster, metrics, out, (train_part, val_part, test_part), tuned, selection)

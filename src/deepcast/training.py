@@ -18,10 +18,11 @@ import keras
 import numpy as np
 
 from deepcast import _backend, _progress
+from deepcast.models import heads
 
 logger = logging.getLogger(__name__)
 
-LOSSES = ("mse", "mae", "huber")
+LOSSES = heads.POINT_LOSSES + heads.HEAD_LOSSES
 LR_FACTOR = 0.5  # what a plateau multiplies the learning rate by
 
 
@@ -76,6 +77,7 @@ class _Settings:
     patience: int
     seed: int
     loss: str
+    quantiles: tuple | None  # of a quantile head
     lr_patience: int | None  # None without validation data: nothing to watch
     deadline: float  # time.perf_counter() after which no new epoch starts (inf: none)
 
@@ -92,12 +94,15 @@ def train(
     patience: int = 5,
     seed: int = 0,
     loss: str = "mse",
+    quantiles: tuple | None = None,
     lr_patience: int | None = None,
     time_limit: float | None = None,
     verbose: bool | None = None,
 ) -> TrainingHistory:
     """Fit `model` on windows x (n, lookback, F) -> y (n, horizon), minimising `loss` (one of
-    LOSSES: "mse", "mae" or "huber" with delta 1 in scaled units).
+    LOSSES: "mse", "mae" or "huber" with delta 1 in scaled units for a point forecast;
+    "quantile" (pinball over `quantiles`), "gaussian" or "student_t" (negative log-likelihood)
+    for a model with that output head, models/heads.py).
 
     With `validation`, stops after `patience` epochs without improvement of validation loss and
     restores the best weights; without it, runs exactly `epochs` epochs. With `lr_patience` and
@@ -119,6 +124,7 @@ def train(
             patience,
             seed,
             loss,
+            quantiles,
             lr_patience if validation is not None else None,
             deadline,
         )
@@ -157,11 +163,7 @@ def _layer_chain(model: keras.Model) -> list | None:
 def _train_torch(model, x, y, validation, settings: _Settings, bar, history):
     import torch
 
-    pointwise = {
-        "mse": lambda p, t: (p - t) ** 2,
-        "mae": lambda p, t: torch.abs(p - t),
-        "huber": lambda p, t: torch.nn.functional.huber_loss(p, t, reduction="none", delta=1.0),
-    }[settings.loss]
+    batch_loss = _torch_loss(settings)
 
     chain = _layer_chain(model)
     if chain is not None:  # Flatten, Reshape, ... take no `training` argument
@@ -192,8 +194,8 @@ def _train_torch(model, x, y, validation, settings: _Settings, bar, history):
         with torch.no_grad():
             for i in range(0, len(xs), 1024):
                 pred = forward(xs[i : i + 1024], False)
-                total += torch.sum(pointwise(pred, ys[i : i + 1024])).item()
-        return total / ys.numel()
+                total += batch_loss(pred, ys[i : i + 1024]).item() * len(pred)
+        return total / len(ys)
 
     xv = yv = None
     if validation is not None:
@@ -205,7 +207,7 @@ def _train_torch(model, x, y, validation, settings: _Settings, bar, history):
             for i in range(0, len(order), settings.batch_size):
                 idx = order[i : i + settings.batch_size]
                 xb, yb = xt[idx], yt[idx]  # [B, L, F], [B, H]: a gather, the only copy
-                loss = torch.mean(pointwise(forward(xb, True), yb))
+                loss = batch_loss(forward(xb, True), yb)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
@@ -234,6 +236,21 @@ def _train_torch(model, x, y, validation, settings: _Settings, bar, history):
             for p, b in zip(params, best):
                 p.copy_(b)
     history.best_epoch = stopper.best_epoch if xv is not None else len(history.epochs)
+
+
+def _torch_loss(settings: _Settings):
+    """`loss(prediction, target)`: the mean over the batch, as a torch scalar."""
+    import torch
+
+    if settings.loss in heads.HEAD_LOSSES:
+        head_loss = heads.loss_function(heads.for_loss(settings.loss, settings.quantiles))
+        return lambda p, t: head_loss(t, p)
+    pointwise = {
+        "mse": lambda p, t: (p - t) ** 2,
+        "mae": lambda p, t: torch.abs(p - t),
+        "huber": lambda p, t: torch.nn.functional.huber_loss(p, t, reduction="none", delta=1.0),
+    }[settings.loss]
+    return lambda p, t: torch.mean(pointwise(p, t))
 
 
 def _as_torch(a: np.ndarray):
@@ -265,7 +282,11 @@ class _KerasProgress(keras.callbacks.Callback):
 
 
 def _train_keras(model, x, y, validation, settings: _Settings, bar, history):
-    loss = keras.losses.Huber(delta=1.0) if settings.loss == "huber" else settings.loss
+    loss = settings.loss
+    if loss == "huber":
+        loss = keras.losses.Huber(delta=1.0)
+    elif loss in heads.HEAD_LOSSES:
+        loss = heads.loss_function(heads.for_loss(loss, settings.quantiles))
     model.compile(optimizer=keras.optimizers.Adam(settings.learning_rate), loss=loss)
     callbacks = [_KerasProgress(bar, history, settings.deadline)]
     stopper = None

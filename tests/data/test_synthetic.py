@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from deepcast.data import synthetic as synthetic_module
-from deepcast.data.synthetic import PlantedTruth, planted_truth, synthetic
+from deepcast.data.synthetic import NOISE_SD, PlantedTruth, planted_truth, synthetic
 from deepcast.errors import ConfigError
 
 
@@ -189,3 +189,116 @@ def test_bad_n_steps(n_steps):
 def test_bad_start():
     with pytest.raises(ConfigError, match="start"):
         synthetic(n_steps=10, start="not a date")
+
+
+# --- planted anomalies ---------------------------------------------------------------------
+
+
+def _offsets(truth: PlantedTruth, index: pd.DatetimeIndex) -> np.ndarray:
+    """What the truth table says was added to y on each row."""
+    offsets = np.zeros(len(index))
+    for start, row in truth.anomalies.iterrows():
+        offsets[(index >= start) & (index <= row["end"])] += row["magnitude"]
+    return offsets
+
+
+@pytest.mark.parametrize("seed", [0, 1, 5, 17])
+def test_zero_anomalies_leave_the_series_untouched(seed):
+    clean, truth = synthetic(700, seed=seed, return_truth=True)
+    same, same_truth = synthetic(700, seed=seed, anomalies=0, return_truth=True)
+    pd.testing.assert_frame_equal(same, clean, check_exact=True)
+    assert same_truth == truth == planted_truth()
+    assert truth.anomalies.empty
+    assert list(truth.anomalies.columns) == ["kind", "magnitude", "end"]
+    assert truth.anomalies.index.name == "timestamp"
+    assert not truth.anomaly_rows(clean.index).any()
+
+
+@pytest.mark.parametrize(
+    ("n_steps", "count", "seed"), [(3000, 10, 0), (3000, 10, 1), (4000, 31, 2)]
+)
+def test_anomalies_are_exactly_the_planted_offsets(n_steps, count, seed):
+    clean = synthetic(n_steps, seed=seed)
+    df, truth = synthetic(n_steps, seed=seed, anomalies=count, return_truth=True)
+    # The anomalies' own random stream leaves every clean draw where it was.
+    pd.testing.assert_frame_equal(df[["x1", "x2"]], clean[["x1", "x2"]], check_exact=True)
+    diff = df["y"].to_numpy() - clean["y"].to_numpy()
+    expected = _offsets(truth, df.index)
+    np.testing.assert_allclose(diff, expected, rtol=0, atol=1e-9)
+    assert ((diff != 0) == (expected != 0)).all()
+    assert len(truth.anomalies) == count
+    assert truth.anomalies.index.isin(df.index).all()
+
+
+def test_anomaly_kinds_sizes_and_lengths():
+    table = pd.concat(
+        synthetic(3000, seed=s, anomalies=12, return_truth=True)[1].anomalies for s in range(5)
+    )
+    kinds = table["kind"]
+    assert set(kinds) == {"spike", "dip", "level_shift"}
+    assert (kinds.value_counts() == 20).all()  # 12 per series: each kind 4 times
+    size = table["magnitude"].abs() / NOISE_SD
+    assert size.between(6, 10).all()
+    assert (table["magnitude"][kinds == "spike"] > 0).all()
+    assert (table["magnitude"][kinds == "dip"] < 0).all()
+    shifts = table[kinds == "level_shift"]
+    assert (shifts["magnitude"] > 0).any() and (shifts["magnitude"] < 0).any()
+    one_row = table[kinds != "level_shift"]
+    assert (one_row["end"] == one_row.index).all()
+    rows = (shifts["end"] - shifts.index) / pd.Timedelta(hours=1) + 1
+    assert rows.between(24, 72).all()
+
+
+@pytest.mark.parametrize(("n_steps", "count"), [(3000, 10), (3000, 23), (700, 5), (127, 1)])
+@pytest.mark.parametrize("seed", range(4))
+def test_anomaly_placement(n_steps, count, seed):
+    df, truth = synthetic(n_steps, seed=seed, anomalies=count, return_truth=True)
+    table = truth.anomalies
+    onsets = df.index.get_indexer(table.index)
+    last_rows = df.index.get_indexer(table["end"])
+    # A shift's last jump is its return row, one after its last shifted row.
+    last_jumps = np.where(table["kind"] == "level_shift", last_rows + 1, onsets)
+    first = int(np.ceil(0.05 * n_steps))
+    assert (onsets >= first).all()
+    assert (last_jumps < n_steps).all()
+    assert (np.diff(onsets) > 0).all()
+    assert (onsets[1:] - last_jumps[:-1] >= 48).all()
+    # Spread over the whole series: one in each of `count` equal segments after the first 5%.
+    edges = first + np.arange(count + 1) * (n_steps - first) // count
+    np.testing.assert_array_equal(np.searchsorted(edges, onsets, side="right") - 1, range(count))
+
+
+def test_anomaly_rows_mark_the_jumps():
+    df, truth = synthetic(3000, seed=3, anomalies=10, return_truth=True)
+    offsets = _offsets(truth, df.index)
+    jumps = np.diff(offsets, prepend=0.0) != 0
+    # y jumps back after a spike or dip too, but that row is normal: it is not an anomaly.
+    one_row = df.index.isin(truth.anomalies.index[truth.anomalies["kind"] != "level_shift"])
+    jumps[1:] &= ~one_row[:-1]
+    rows = truth.anomaly_rows(df.index)
+    assert rows.dtype == bool and rows.shape == (3000,)
+    np.testing.assert_array_equal(rows, jumps)
+    n_shifts = int((truth.anomalies["kind"] == "level_shift").sum())
+    assert rows.sum() == 10 + n_shifts
+    # Any part of the index works: the mask is per timestamp.
+    np.testing.assert_array_equal(truth.anomaly_rows(df.index[1000:2000]), rows[1000:2000])
+
+
+def test_anomalies_are_deterministic_per_seed():
+    a, truth_a = synthetic(2000, seed=4, anomalies=8, return_truth=True)
+    b, truth_b = synthetic(2000, seed=4, anomalies=8, return_truth=True)
+    _, truth_c = synthetic(2000, seed=5, anomalies=8, return_truth=True)
+    pd.testing.assert_frame_equal(a, b, check_exact=True)
+    assert truth_a == truth_b
+    assert truth_a != truth_c
+    assert truth_a != planted_truth()
+    assert not truth_a.anomalies.index.equals(truth_c.anomalies.index)
+
+
+@pytest.mark.parametrize(
+    ("n_steps", "anomalies"),
+    [(3000, -1), (3000, 2.5), (3000, True), (3000, "3"), (3000, 24)] + [(100, 1)],
+)
+def test_bad_anomalies(n_steps, anomalies):
+    with pytest.raises(ConfigError, match="anomalies"):
+        synthetic(n_steps=n_steps, anomalies=anomalies)

@@ -92,3 +92,18 @@ def test_the_start_is_saved_and_files_from_before_it_load(fitted, tmp_path):
     del old["start"], old["params"]["baseline_start"]  # as written before the baseline start
     file.write_text(json.dumps(old))
     assert dc.load(tmp_path / "m").baseline_start is False
+
+
+def test_the_gate_scale_is_the_best_on_validation(small_parts):
+    """After training, the network is shrunk toward its start by the scale with the lowest
+    validation loss: the final model is at least as good on validation as both the best
+    epoch and the start, recomputed here from the forecasts in original units."""
+    train, val, _ = small_parts
+    f = dc.Forecaster("y", lookback=24, horizon=2, units=8, layers=1, seed=0)
+    f.fit(train, validation=val, epochs=3, verbose=False)
+    assert f.start_["gate_scale"] in dc.forecaster.GATE_SCALES
+    assert f.start_["gate_closed"] == (f.start_["gate_scale"] == 0.0)
+    x, y = f._windows(pd.concat([f._frame(train, "t").iloc[-24:], f._frame(val, "v")]))
+    final = mean_squared_error(y, f.model_.predict(x, verbose=0))  # scaled units, as trained
+    best_epoch = min(e["val_loss"] for e in f.history_.epochs)
+    assert final <= min(best_epoch, f.start_["val_loss"]) * (1 + 1e-5)

@@ -243,3 +243,24 @@ def test_an_instance_configures_the_forecaster(parts):
     assert f.get_params()["model"] == "lstm"
     assert f.get_params()["model_options"] == {"units": 8, "layers": 1, "dropout": 0.1}
     assert dc.Forecaster(**f.get_params()).configured_model() == models.LSTM(units=8, layers=1)
+
+
+def test_the_declared_outputs_decide_which_heads_a_family_carries(toy, parts):
+    """Any family built for [B, horizon] carries a quantile head (the toy included), and a
+    family that declares only point outputs refuses one before training."""
+    train, val, test = parts
+    f = dc.Forecaster("y", lookback=24, horizon=2, model="toy", loss="quantile", seed=0)
+    f.fit(train, validation=val, epochs=1, verbose=False)
+    values = f.head.quantile_values(f._predict_params(f._input_windows(f._frame(test, "t"))))
+    assert values.shape[-1] == 3 and np.all(np.diff(values, axis=-1) >= 0)
+
+    class PointOnly(Toy):
+        name = "point_only"
+        outputs = ("point",)
+
+    models.register(PointOnly)
+    try:
+        with pytest.raises(ConfigError, match="point_only has no quantile output"):
+            dc.Forecaster("y", lookback=24, model="point_only", loss="quantile").fit(train)
+    finally:
+        models.unregister("point_only")

@@ -148,7 +148,8 @@ def test_declared_options_and_capabilities():
     }
     for family in FAMILIES:
         spec = models.spec(family)
-        assert (spec.outputs, spec.dropout_sampling, spec.attention) == (("point",), False, False)
+        assert (spec.dropout_sampling, spec.attention) == (False, False)
+        assert spec.outputs == ("point", "quantile", "distribution")
 
 
 @pytest.mark.backends

@@ -26,14 +26,28 @@ Lag convention: lag k is the row k steps before the forecast target, so when for
 one step ahead, lag 1 is the newest row of the input window and the planted cells are
 (x1, lag 3) and (x2, lag 6).
 
+Planted anomalies (`anomalies=N`): N anomalies, spikes (one row, +k sd), dips (one row, -k sd)
+and level shifts (y moved by +-k sd for 24..72 rows, then back), with k drawn from 6..10 and
+sd = 0.35 / sqrt(1 - 0.7^2) ~ 0.49, the stationary sd of the noise n_t (the part of y that
+neither the inputs nor the calendar explain). That is only about one sd of y itself (~3.5), so
+a detector has to model the seasonality and the drivers to see them. The kinds take turns
+(shuffled), so every N >= 3 has all three. None lies in the first 5% of rows, the rest is cut
+into N equal segments with one anomaly in each, and each anomaly's last jump (a spike's or
+dip's row, a shift's return) is at least 48 rows before the next anomaly starts. Everything
+about them comes from a second random stream, `default_rng((seed, 1))`, so the series under
+them is the anomaly-free series of the same seed, value for value.
+
 >>> df, truth = synthetic(n_steps=500, seed=0, return_truth=True)
 >>> truth.cells
 (('x1', 3), ('x2', 6))
+>>> df, truth = synthetic(n_steps=3000, seed=0, anomalies=10, return_truth=True)
+>>> truth.anomalies.columns.tolist()
+['kind', 'magnitude', 'end']
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal, overload
 
 import numpy as np
@@ -53,6 +67,18 @@ y_t  = 10 + 0.0005 t                                          (trend)
 # Rows generated before `start` so that y's first rows already have their lagged drivers.
 # Fixed (not n_steps-dependent) so that a shorter series is a prefix of a longer one.
 _WARMUP = 24
+_STEP = pd.Timedelta(hours=1)
+# Empty, with the DatetimeIndex resolution the generator's own index has.
+_NO_ROWS = pd.date_range("2024-01-01", periods=0, freq="h")
+
+# Planted anomalies. Sizes are in units of the stationary sd of y's AR(1) noise: below ~5 sd a
+# one-row spike hides in the noise's own tails, far above ~10 sd any detector finds it.
+ANOMALY_KINDS = ("spike", "dip", "level_shift")
+NOISE_SD = 0.35 / np.sqrt(1 - 0.7**2)
+_ANOMALY_SD = (6.0, 10.0)
+_SHIFT_ROWS = (24, 72)  # a level shift lasts this many rows (inclusive range)
+_ANOMALY_GAP = 48  # rows from one anomaly's last jump to the next one's onset, at least
+_ANOMALY_SKIP = 0.05  # leading fraction of the series kept clean
 
 
 @dataclass(frozen=True)
@@ -80,6 +106,11 @@ class PlantedTruth:
     cell's linear coefficient; `terms` holds every term, including the interaction, and
     `formula` the whole generating formula as text.
 
+    `anomalies` lists the planted anomalies (empty unless `synthetic(anomalies=N)`), one row
+    each, indexed by its first row's "timestamp": `kind` (spike, dip or level_shift),
+    `magnitude` (signed, in y's units; added to y on every affected row) and `end`, the last
+    affected row (inclusive; equal to the timestamp for spikes and dips).
+
     >>> truth = planted_truth()
     >>> truth.weights
     {('x1', 3): 2.0, ('x2', 6): -1.5}
@@ -88,6 +119,18 @@ class PlantedTruth:
     target: str
     terms: tuple[PlantedTerm, ...]
     formula: str
+    # A DataFrame cannot take part in the generated == (its == is elementwise), see __eq__.
+    anomalies: pd.DataFrame = field(
+        default_factory=lambda: _anomaly_frame(_NO_ROWS, [], [], _NO_ROWS),
+        compare=False,
+        repr=False,
+    )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, PlantedTruth):
+            return NotImplemented
+        same = (self.target, self.terms, self.formula) == (other.target, other.terms, other.formula)
+        return same and self.anomalies.equals(other.anomalies)
 
     @property
     def cells(self) -> tuple[tuple[str, int], ...]:
@@ -112,6 +155,41 @@ class PlantedTruth:
         total = sum(term.evaluate(df) for term in self.terms)
         return total.rename(f"{self.target}_driver")
 
+    def anomaly_rows(self, index: pd.DatetimeIndex) -> np.ndarray:
+        """Boolean mask over `index`: the rows where a planted anomaly makes y jump.
+
+        That is the row of each spike and dip, and for a level shift its onset row and its
+        return row (the row after `end`, where y jumps back by the same amount). Why only the
+        jumps: an observation-level detector asks whether a row is surprising given the rows
+        before it. Inside a shift each row is the previous level plus noise, so a detector that
+        adapts to the new level is right to stop flagging; the row after a spike or dip is back
+        to normal, while a shift's return is as large a surprise as its onset. Flags a few
+        rows late are matched by `precision_recall(..., tolerance=k)` in
+        `deepcast.uncertainty.zscore`.
+
+        >>> df, truth = synthetic(n_steps=3000, seed=0, anomalies=10, return_truth=True)
+        >>> int(truth.anomaly_rows(df.index).sum())   # 10 onsets + 3 level shifts' returns
+        13
+        """
+        table = self.anomalies
+        returns = table["end"][table["kind"] == "level_shift"] + _STEP
+        jumps = table.index.append(pd.DatetimeIndex(returns))
+        return np.asarray(pd.DatetimeIndex(index).isin(jumps), dtype=bool)
+
+
+def _anomaly_frame(
+    timestamps: pd.DatetimeIndex, kinds: list[str], magnitudes, ends: pd.DatetimeIndex
+) -> pd.DataFrame:
+    """The `PlantedTruth.anomalies` table, typed the same way whether empty or not."""
+    table = pd.DataFrame(
+        {
+            "kind": pd.Series(kinds, dtype="str"),
+            "magnitude": pd.Series(magnitudes, dtype="float64"),
+            "end": pd.Series(ends),
+        }
+    )
+    return table.set_axis(timestamps.rename("timestamp"))
+
 
 def planted_truth() -> PlantedTruth:
     """The ground truth behind `synthetic()`; the same for every seed and length.
@@ -133,6 +211,7 @@ def synthetic(
     seed: int = ...,
     start: str | pd.Timestamp = ...,
     return_truth: Literal[False] = ...,
+    anomalies: int = ...,
 ) -> pd.DataFrame: ...
 @overload
 def synthetic(
@@ -141,6 +220,7 @@ def synthetic(
     start: str | pd.Timestamp = ...,
     *,
     return_truth: Literal[True],
+    anomalies: int = ...,
 ) -> tuple[pd.DataFrame, PlantedTruth]: ...
 
 
@@ -149,17 +229,34 @@ def synthetic(
     seed: int = 0,
     start: str | pd.Timestamp = "2024-01-01",
     return_truth: bool = False,
+    anomalies: int = 0,
 ) -> pd.DataFrame | tuple[pd.DataFrame, PlantedTruth]:
     """Hourly frame with columns x1, x2, y (float64), indexed by a DatetimeIndex "timestamp".
 
     Deterministic for a seed; a shorter series is a prefix of a longer one with the same seed
     and start. See the module docstring for the exact formula.
 
+    `anomalies=N` adds N spikes, dips and level shifts to y (see the module docstring), listed
+    in `truth.anomalies`; y is otherwise unchanged and x1, x2 are untouched. Their placement
+    depends on n_steps, so with anomalies the prefix property holds for the clean series only.
+    At most `(n_steps - ceil(0.05 n_steps)) // 120` fit (23 in 3000 rows).
+
     >>> df = synthetic(n_steps=1000, seed=3)
     >>> df, truth = synthetic(seed=0, return_truth=True)
+    >>> df, truth = synthetic(n_steps=3000, seed=0, anomalies=10, return_truth=True)
     """
     if isinstance(n_steps, bool) or not isinstance(n_steps, (int, np.integer)) or n_steps < 1:
         raise ConfigError(f"n_steps must be a positive integer. Received: n_steps={n_steps!r}")
+    fits = _max_anomalies(n_steps)
+    if (
+        isinstance(anomalies, bool)
+        or not isinstance(anomalies, (int, np.integer))
+        or not 0 <= anomalies <= fits
+    ):
+        raise ConfigError(
+            f"anomalies must be an integer from 0 to {fits} for n_steps={n_steps} (one per "
+            f"{_segment_rows()} rows after the first 5%). Received: anomalies={anomalies!r}"
+        )
     try:
         index = pd.date_range(start, periods=n_steps + _WARMUP, freq="h", name="timestamp")
     except (ValueError, TypeError) as err:
@@ -187,7 +284,54 @@ def synthetic(
     frame["y"] = y
     frame = frame.iloc[_WARMUP:].astype("float64")
     frame.index.freq = "h"
+    if anomalies:
+        offsets, table = _plant_anomalies(frame.index, int(anomalies), seed)
+        frame["y"] = frame["y"].to_numpy() + offsets
+        truth = PlantedTruth(truth.target, truth.terms, truth.formula, anomalies=table)
     return (frame, truth) if return_truth else frame
+
+
+def _segment_rows() -> int:
+    """Rows one anomaly's segment needs: the longest shift plus the gap after its return."""
+    return _SHIFT_ROWS[1] + _ANOMALY_GAP
+
+
+def _max_anomalies(n_steps: int) -> int:
+    return (n_steps - int(np.ceil(_ANOMALY_SKIP * n_steps))) // _segment_rows()
+
+
+def _plant_anomalies(
+    index: pd.DatetimeIndex, count: int, seed: int
+) -> tuple[np.ndarray, pd.DataFrame]:
+    """Offsets to add to y (one per row of `index`) and the truth table describing them.
+
+    The rows after the first 5% are cut into `count` equal segments (each at least
+    `_segment_rows()` long); each gets one anomaly at a random onset chosen so that its last
+    jump is at least `_ANOMALY_GAP` rows before the next segment starts.
+    """
+    # A stream of its own: the clean series' draws, and so every existing seed, are untouched.
+    rng = np.random.default_rng((seed, 1))
+    kinds = rng.permutation(np.resize(np.array(ANOMALY_KINDS, dtype=object), count))
+    sizes = rng.uniform(*_ANOMALY_SD, size=count) * NOISE_SD
+    shift_signs = rng.choice([-1.0, 1.0], size=count)
+    signs = np.select([kinds == "spike", kinds == "dip"], [1.0, -1.0], shift_signs)
+    lengths = np.where(
+        kinds == "level_shift", rng.integers(_SHIFT_ROWS[0], _SHIFT_ROWS[1] + 1, size=count), 1
+    )
+    first = int(np.ceil(_ANOMALY_SKIP * len(index)))
+    edges = first + (np.arange(count + 1) * (len(index) - first)) // count
+    # A shift's last jump is its return row (onset + length); a spike's is its own row.
+    last_jump = np.where(kinds == "level_shift", lengths, 0)
+    room = edges[1:] - edges[:-1] - _ANOMALY_GAP - last_jump  # >= 0 by _max_anomalies
+    onsets = edges[:-1] + rng.integers(0, room + 1)
+
+    offsets = np.zeros(len(index))
+    for onset, length, size in zip(onsets, lengths, signs * sizes):
+        offsets[onset : onset + length] += size
+    table = _anomaly_frame(
+        index[onsets], kinds.tolist(), signs * sizes, index[onsets + lengths - 1]
+    )
+    return offsets, table
 
 
 def _ar1(shocks: np.ndarray, phi: float, scale: float) -> np.ndarray:

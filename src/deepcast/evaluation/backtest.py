@@ -115,15 +115,16 @@ def backtest(
     epochs: int = 50,
     batch_size: int = 64,
     verbose: bool | None = None,
+    levels: list[float] | None = None,
+    method: str | None = None,
 ) -> BacktestResult:
     """Backtest an (unfitted) `forecaster` configuration over expanding-window folds.
 
     `retrain=True` fits a fresh copy (scaler, network, baselines) on every fold's training
     rows; `retrain=False` fits once on the first fold's and scores that model on every fold.
-    `forecaster` itself is never fitted or changed.
+    `forecaster` itself is never fitted or changed. `levels` scores intervals by `method` in
+    every fold (each fold's model calibrated on its own validation rows), as `evaluate` does.
     """
-    from deepcast.forecaster import Forecaster
-
     forecaster.check_params()
     _params.check("backtest", {"val": val}, {"val": _params.fraction(low_inclusive=False)})
     bounds = fold_bounds(len(df), folds, fold_size, val)
@@ -145,7 +146,7 @@ def backtest(
                 len(val_part),
             )
             start = time.perf_counter()
-            current = Forecaster(**forecaster.get_params()).fit(
+            current = type(forecaster)(**forecaster.get_params()).fit(
                 fit_part, validation=val_part, epochs=epochs, batch_size=batch_size, verbose=verbose
             )
             seconds = time.perf_counter() - start
@@ -157,7 +158,9 @@ def backtest(
                 "epochs_trained": len(current.history_.epochs),
             }
         fitted.append(current)
-        scores = current.evaluate(test_part, history=df.iloc[: bound.test[0]])
+        scores = current.evaluate(
+            test_part, history=df.iloc[: bound.test[0]], levels=levels, method=method
+        )
         results.append(
             {
                 "fold": k,
@@ -204,6 +207,9 @@ def _check_fits(first: FoldBounds, lookback: int, horizon: int, n_rows: int) -> 
         )
 
 
+INTERVAL_SCORES = ("coverage_", "width_", "winkler_", "pinball", "crps")
+
+
 def _aggregate(folds: list[dict]) -> dict:
     """Mean and standard deviation over folds of every metric, per system; a baseline that
     some fold could not score (too little history) is aggregated over the folds that have it."""
@@ -211,10 +217,12 @@ def _aggregate(folds: list[dict]) -> dict:
     for fold in folds:
         for name, scores in fold["metrics"]["baselines"].items():
             systems.setdefault(name, []).append(scores)
+    # Interval scores (coverage_80, width_80, ..., pinball, crps) when the folds have them.
+    interval_keys = [k for k in folds[0]["metrics"] if k.startswith(INTERVAL_SCORES)]
     out = {}
     for name, per_fold in systems.items():
         out[name] = {"folds": len(per_fold)}
-        for metric in METRICS:
+        for metric in (*METRICS, *(interval_keys if name == "model" else ())):
             values = np.array([m[metric] for m in per_fold if m[metric] is not None], float)
             if len(values):
                 out[name][metric] = {"mean": float(values.mean()), "std": float(values.std())}

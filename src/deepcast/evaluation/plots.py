@@ -108,6 +108,7 @@ def forecast_figure(
     title: str | None = None,
     model_name: str = "model",
     zoom: int | None = None,
+    bands: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> Figure:
     """Forecast against actual values on the hold-out, with training context and baselines.
 
@@ -122,6 +123,9 @@ def forecast_figure(
     drift and regime changes. Pass e.g. `zoom=168` when the test part is long (> ~500 points)
     to add a second panel with only the last `zoom` points; the top panel still shows it all.
     The default (None) draws one panel, size (12, 5).
+
+    `bands` maps a label ("80% conformal interval (coverage 81%)") to (lo, hi), each (n,) or
+    (n, H): a fan chart, the widest band palest, under the lines.
 
     >>> fig = forecast_figure(ts, y, f, target_name="load", units="MW", model_name="LSTM")
     >>> fig.axes[0].get_legend().get_texts()[-1].get_text()
@@ -154,6 +158,11 @@ def forecast_figure(
     zoomed = zoom is not None and 0 < zoom < len(actual)
     fig = Figure(figsize=(12, 8 if zoomed else 5), layout="tight")
     ax = fig.add_subplot(2 if zoomed else 1, 1, 1)
+    fan = {
+        label: (_first_step(lo, f"band {label!r}"), _first_step(hi, f"band {label!r}"))
+        for label, (lo, hi) in (bands or {}).items()
+    }
+    _draw_bands(ax, times, fan)
     _draw(ax, times, actual, predicted, forecast_label, drawn, context, mark_holdout=True)
     ax.set_title(title or f"{target_name}: {model_name} forecast on the hold-out")
     ax.set_xlabel("time")
@@ -164,6 +173,7 @@ def forecast_figure(
         tail = slice(len(actual) - zoom, None)
         tail_baselines = {k: (v[tail], label) for k, (v, label) in drawn.items()}
         detail = fig.add_subplot(2, 1, 2)
+        _draw_bands(detail, times[tail], {k: (lo[tail], hi[tail]) for k, (lo, hi) in fan.items()})
         _draw(
             detail,
             times[tail],
@@ -178,6 +188,14 @@ def forecast_figure(
         detail.set_xlabel("time")
         detail.set_ylabel(ax.get_ylabel())
     return fig
+
+
+def _draw_bands(ax, times, bands: dict) -> None:
+    """Interval bands, widest first so the narrower ones sit darker on top."""
+    order = sorted(bands.items(), key=lambda item: -float(np.nanmean(item[1][1] - item[1][0])))
+    for i, (label, (lo, hi)) in enumerate(order):
+        alpha = 0.15 + 0.15 * i
+        ax.fill_between(times, lo, hi, color="tab:blue", alpha=alpha, linewidth=0, label=label)
 
 
 def backtest_figure(result) -> Figure:

@@ -53,6 +53,7 @@ def scored_forecasts(forecaster, data: pd.DataFrame, history: pd.DataFrame | Non
     linear = forecaster.linear_baseline_.predict(x)
     scored = {
         "frame": frame,
+        "windows": x,
         "origins": origins,
         "times": frame.index[origins + 1],
         "actual": target[origins[:, None] + steps],

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import keras
 import numpy as np
+from keras import ops
 
 PATH = "baseline"
 GATE = "gate"
@@ -27,22 +28,42 @@ GATE = "gate"
 
 @keras.saving.register_keras_serializable(package="deepcast")
 class Gate(keras.layers.Layer):
-    """x -> alpha * x with one learned scalar alpha, 1 at the start."""
+    """x -> alpha * x with one learned scalar alpha, 1 at the start. On [B, H, C] head
+    parameters (heads.py) only the location, channel 0, is gated: spreads stay the network's."""
 
     def build(self, input_shape):
         self.alpha = self.add_weight(shape=(), initializer="ones", name="alpha")
 
     def call(self, x):
-        return self.alpha * x
+        if len(x.shape) == 2:
+            return self.alpha * x
+        return ops.concatenate([self.alpha * x[..., :1], x[..., 1:]], axis=-1)
 
 
-def with_baseline_path(core: keras.Model, lookback: int, n_features: int) -> keras.Model:
+@keras.saving.register_keras_serializable(package="deepcast")
+class AddToLocation(keras.layers.Layer):
+    """([B, H] baseline, [B, H] or [B, H, C] network) -> the sum; on head parameters the
+    baseline is added to the location (channel 0) only."""
+
+    def call(self, baseline, network):
+        if len(network.shape) == 2:
+            return baseline + network
+        location = network[..., :1] + baseline[..., None]
+        return ops.concatenate([location, network[..., 1:]], axis=-1)
+
+    def compute_output_spec(self, baseline, network):
+        return keras.KerasTensor(network.shape, dtype=self.compute_dtype)
+
+
+def with_baseline_path(
+    core: keras.Model, lookback: int, n_features: int, horizon: int
+) -> keras.Model:
     """`core` behind a gate, plus a frozen linear path from the flattened window."""
     inputs = keras.Input(shape=(lookback, n_features), name="window")
     flat = keras.layers.Flatten(name="flat_window")(inputs)  # [B, L * F], lag-major
-    linear = keras.layers.Dense(core.output_shape[-1], name=PATH, trainable=False)(flat)
-    network = Gate(name=GATE)(core(inputs))  # [B, H]
-    outputs = keras.layers.Add(name="forecast")([linear, network])  # [B, H]
+    linear = keras.layers.Dense(horizon, name=PATH, trainable=False)(flat)  # [B, H]
+    network = Gate(name=GATE)(core(inputs))  # [B, H] or [B, H, C]
+    outputs = AddToLocation(name="forecast")(linear, network)
     return keras.Model(inputs, outputs, name=f"{core.name}_baseline_start")
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import keras
 
 from deepcast.errors import ConfigError
+from deepcast.models import heads
 from deepcast.models.baseline_start import with_baseline_path
 from deepcast.models.spec import ModelSpec
 from deepcast.models.window_norm import WindowDenormalization, WindowNormalization
@@ -75,6 +76,7 @@ def build(
     *,
     window_norm: bool = False,
     baseline_start: bool = False,
+    head: heads.Head | None = None,
 ) -> keras.Model:
     """Build `model` for windows [B, lookback, n_features] -> [B, horizon].
 
@@ -82,17 +84,26 @@ def build(
     standardised by the window's own mean and std before the model and the forecast mapped
     back (window_norm.py). `baseline_start`: a frozen linear path from the window, set to a
     baseline by `baseline_start.set_baseline`, plus the network behind a gate, so the
-    network learns the baseline's residual (baseline_start.py).
+    network learns the baseline's residual (baseline_start.py). `head` (heads.py): the family
+    is built for horizon * channels outputs and the model maps to [B, horizon, channels].
     """
     configured = configure(model, options)
-    core = configured.build(lookback, n_features, horizon)
+    head = head or heads.Head("point")
+    if head.output not in configured.outputs:
+        raise ConfigError(
+            f"{configured.name} has no {head.output} output; its outputs: "
+            + ", ".join(configured.outputs)
+        )
+    core = configured.build(lookback, n_features, horizon * head.channels)
+    core = heads.with_head(core, head, horizon)
     if window_norm:
         inputs = keras.Input(shape=(lookback, n_features), name="window")
         x, stats = WindowNormalization(name="window_norm")(inputs)  # [B, L, F], [B, 2]
-        outputs = WindowDenormalization(name="window_denorm")(core(x), stats)  # [B, H]
+        kinds = None if head.is_point else head.kinds
+        outputs = WindowDenormalization(kinds, name="window_denorm")(core(x), stats)
         core = keras.Model(inputs, outputs, name=f"{core.name}_window_norm")
     if baseline_start:
-        core = with_baseline_path(core, lookback, n_features)
+        core = with_baseline_path(core, lookback, n_features, horizon)
     return core
 
 

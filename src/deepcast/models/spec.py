@@ -93,7 +93,8 @@ class ModelSpec:
         name: the registry name (`"cnn_lstm"`).
         summary: one line for `deepcast models`.
         options: the family's `Option`s, each declared once.
-        outputs: the output heads it can carry (`("point",)` today).
+        outputs: the output heads it can carry: "point", "quantile", "distribution" (heads.py;
+            any family that maps to [B, horizon] can carry all three).
         future_inputs: whether it reads known-future inputs (calendar rows of the forecast).
         attention: whether `attention_weights(model, x)` returns its attention over lags.
         dropout_sampling: whether its dropout is active with `training=True`, so forecasts can
@@ -105,7 +106,7 @@ class ModelSpec:
     name: ClassVar[str]
     summary: ClassVar[str] = ""
     options: ClassVar[tuple[Option, ...]] = ()
-    outputs: ClassVar[tuple[str, ...]] = ("point",)
+    outputs: ClassVar[tuple[str, ...]] = ("point", "quantile", "distribution")
     future_inputs: ClassVar[bool] = False
     attention: ClassVar[bool] = False
     dropout_sampling: ClassVar[bool] = False

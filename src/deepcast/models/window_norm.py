@@ -42,10 +42,34 @@ class WindowNormalization(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package="deepcast")
 class WindowDenormalization(keras.layers.Layer):
-    """([B, H] forecast in window units, [B, 2] mean and std) -> [B, H] in scaled units."""
+    """([B, H] forecast in window units, [B, 2] mean and std) -> [B, H] in scaled units.
+
+    With an output head (`kinds`, heads.py), the forecast is [B, H, C]: locations are shifted
+    and multiplied, spreads only multiplied, shapes left alone.
+    """
+
+    def __init__(self, kinds=None, **kwargs):
+        super().__init__(**kwargs)
+        self.kinds = None if kinds is None else tuple(kinds)
 
     def call(self, forecast, stats):
-        return forecast * stats[:, 1:2] + stats[:, 0:1]
+        mean, std = stats[:, 0:1], stats[:, 1:2]  # [B, 1]
+        if self.kinds is None:
+            return forecast * std + mean
+        multiplied = ops.convert_to_tensor(
+            [float(k != "shape") for k in self.kinds], forecast.dtype
+        )
+        shifted = ops.convert_to_tensor(
+            [float(k == "location") for k in self.kinds], forecast.dtype
+        )
+        mean, std = mean[:, :, None], std[:, :, None]  # [B, 1, 1]
+        return forecast * (std * multiplied + (1.0 - multiplied)) + mean * shifted
 
     def compute_output_spec(self, forecast, stats):
         return keras.KerasTensor(forecast.shape, dtype=self.compute_dtype)
+
+    def get_config(self):
+        config = super().get_config()
+        if self.kinds is not None:
+            config["kinds"] = list(self.kinds)
+        return config

@@ -1,0 +1,1 @@
+"""Uncertainty for forecasts: conformal intervals, Monte Carlo dropout and anomaly flags."""
