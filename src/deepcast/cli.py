@@ -101,7 +101,9 @@ def _parser() -> argparse.ArgumentParser:
     anomalies.add_argument(
         "--level", type=float, default=99, help="interval level in percent (default 99)"
     )
-    anomalies.add_argument("--out", default="runs/anomalies", type=Path)
+    anomalies.add_argument(
+        "--out", default="runs/anomalies", type=Path, help="where anomalies.csv and .png go"
+    )
     anomalies.set_defaults(handler=_anomalies)
     return parser
 
@@ -447,6 +449,7 @@ def _demo(args) -> int:
         epochs=args.epochs,
         tuning=tuning,
         source=f"synthetic(seed={args.seed})",
+        levels=[80, 95],
     )
     _report(result)
     print("explaining the hold-out forecasts with Integrated Gradients...")
@@ -501,6 +504,8 @@ def _backtest(args) -> int:
         epochs=args.epochs,
         batch_size=args.batch_size,
         source=source,
+        levels=_levels(args),
+        interval_method=args.intervals,
     )
     print(result.table())
     skill = pipeline.backtest_summary(result)
@@ -569,6 +574,15 @@ def _report(result) -> None:
     )
     print(f"hold-out ({result.metrics['n_forecasts']} forecasts, original units):")
     print(metrics_table(result.metrics))
+    report = result.metrics.get("intervals")
+    if report:
+        levels = [k.removeprefix("coverage_") for k in report if k.startswith("coverage_")]
+        parts = [
+            f"{level}% covers {report[f'coverage_{level}']:.1%} (mean width "
+            f"{report[f'width_{level}']:.4g})"
+            for level in levels
+        ]
+        print(f"{report['method'].replace('_', ' ')} intervals: " + "; ".join(parts))
     print(f"wrote {result.out}/metrics.json, forecast.png, model/")
 
 

@@ -639,6 +639,15 @@ class Forecaster:
         )
         return Explanation.from_ig(result, self.feature_names_)
 
+    def decompose(self, data: pd.DataFrame):
+        """Split the forecasts at every origin of `data` (as `predict(data)`) into the trend and
+        seasonality of an interpretable nbeats model, plus the baseline with `baseline_start`,
+        in original units: a `Decomposition` (`.trend`, `.seasonality`, `.baseline`,
+        `.forecast`, `.actual`, `.plot(step=1, units=None)`). ConfigError for other models."""
+        from deepcast.explain.decomposition import decompose
+
+        return decompose(self, data)
+
     # -- persistence ------------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
         """Write the forecaster to directory `path` atomically: `model.keras` + JSON."""

@@ -248,11 +248,15 @@ def backtest(
     batch_size: int = 64,
     source: str = "data",
     verbose: bool | None = None,
+    levels: list[float] | None = None,
+    interval_method: str | None = None,
 ):
     """Rolling-origin backtest of one configuration; writes `backtest.json` and
-    `backtest.png` to `out` and returns the `BacktestResult`."""
+    `backtest.png` to `out` and returns the `BacktestResult`. `levels` scores intervals per
+    fold (coverage, width, Winkler, pinball, CRPS; in the aggregate for the model)."""
     out = Path(out)
     forecaster = Forecaster(target=target, **dict(forecaster_args or {}))
+    intervals.check_before_fit(forecaster, levels, interval_method)
     result = forecaster.backtest(
         df,
         folds,
@@ -261,6 +265,8 @@ def backtest(
         epochs=epochs,
         batch_size=batch_size,
         verbose=verbose,
+        levels=levels,
+        method=interval_method,
     )
     report = result.to_json()
     report["data"] = {"source": source, "rows": len(df), "start": str(df.index[0])}
@@ -276,10 +282,17 @@ def backtest_summary(result) -> str:
     model = result.aggregate["model"]["mae"]["mean"]
     best = best_baseline(result.aggregate)
     reference = result.aggregate[best]["mae"]["mean"]
-    return (
+    line = (
         f"mean MAE {model:.4g} vs {best.replace('_', ' ')} {reference:.4g}: "
         f"{1 - model / reference:+.1%} skill"
     )
+    covered = sorted(k for k in result.aggregate["model"] if k.startswith("coverage_"))
+    for key in covered:
+        level = key.removeprefix("coverage_")
+        width = result.aggregate["model"][f"width_{level}"]["mean"]
+        coverage = result.aggregate["model"][key]["mean"]
+        line += f"; {level}% intervals cover {coverage:.1%} (mean width {width:.4g})"
+    return line
 
 
 def datasets_table() -> str:

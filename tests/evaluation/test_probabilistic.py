@@ -340,3 +340,15 @@ def test_crossed_bounds_raise_data_error():
 def test_invalid_parameters_raise_config_error_naming_the_argument(call, name):
     with pytest.raises(ConfigError, match=rf"^{name}\b"):
         call()
+
+
+def test_an_infinite_bound_covers_and_has_infinite_width():
+    """An uncalibrated conformal band is infinite: it covers every point, its width and
+    Winkler score are inf; NaN bounds are still refused."""
+    y = np.array([0.0, 5.0, -3.0])
+    lo, hi = np.array([-1.0, -np.inf, -1.0]), np.array([1.0, np.inf, 1.0])
+    assert probabilistic.coverage(y, lo, hi) == pytest.approx(2 / 3)
+    assert probabilistic.mean_width(lo, hi) == np.inf
+    assert probabilistic.winkler(y, lo, hi, 80) == np.inf
+    with pytest.raises(DataError, match="lo has 1 nan"):
+        probabilistic.coverage(y, np.array([np.nan, 0.0, 0.0]), hi)

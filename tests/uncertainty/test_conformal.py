@@ -385,3 +385,18 @@ def test_bad_settings_raise_config_error_naming_the_argument():
     for window in (0, 2.5, True):
         with pytest.raises(ConfigError, match="window"):
             AdaptiveConformal(y, 90, window=window)
+
+
+def test_finite_aci_caps_an_infinite_interval_at_the_largest_score():
+    """Where the paper's interval is infinite (alpha_t <= 0), `finite=True` gives the widest
+    interval the held scores allow; elsewhere both agree, and the setting survives to_dict."""
+    scores = np.array([[1.0], [2.0], [3.0]])
+    paper = AdaptiveConformal(scores, level=90, gamma=0.5)
+    capped = AdaptiveConformal(scores, level=90, gamma=0.5, finite=True)
+    for aci in (paper, capped):
+        aci.update([100.0], [0.0])  # missed: alpha_t = 0.1 + 0.5 * (0.1 - 1) < 0
+    assert paper.interval(np.array([0.0]))[1][0] == np.inf
+    lo, hi = capped.interval(np.array([0.0]))
+    assert (lo[0], hi[0]) == (-100.0, 100.0)  # the largest held score: the new residual
+    again = AdaptiveConformal.from_dict(json.loads(json.dumps(capped.to_dict())))
+    assert again.finite and again.interval(np.array([0.0]))[1][0] == 100.0

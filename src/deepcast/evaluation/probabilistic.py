@@ -37,23 +37,28 @@ _lgamma = np.vectorize(math.lgamma, otypes=[np.float64])
 # ------------------------------------------------------------------ validation
 
 
-def _finite(name: str, values: np.ndarray) -> np.ndarray:
-    """`values` as a non-empty, all-finite float64 array; DataError naming `name` otherwise."""
+def _finite(name: str, values: np.ndarray, infinite_ok: bool = False) -> np.ndarray:
+    """`values` as a non-empty, all-finite float64 array (with `infinite_ok`, +-inf allowed:
+    an interval bound may be infinite); DataError naming `name` otherwise."""
     try:
         a = np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError) as exc:
         raise DataError(f"{name} must be numeric. Received: {name}={values!r}") from exc
     if a.size == 0:
         raise DataError(f"{name} is empty; there is nothing to score")
-    if not np.isfinite(a).all():
-        bad = int(np.size(a) - np.count_nonzero(np.isfinite(a)))
-        raise DataError(f"{name} has {bad} non-finite value(s) (nan or inf)")
+    valid = ~np.isnan(a) if infinite_ok else np.isfinite(a)
+    if not valid.all():
+        bad = int(np.size(a) - np.count_nonzero(valid))
+        kind = "nan" if infinite_ok else "non-finite (nan or inf)"
+        raise DataError(f"{name} has {bad} {kind} value(s)")
     return a
 
 
-def _same_shape(name: str, values: np.ndarray, shape: tuple[int, ...], ref: str) -> np.ndarray:
+def _same_shape(
+    name: str, values: np.ndarray, shape: tuple[int, ...], ref: str, infinite_ok: bool = False
+) -> np.ndarray:
     """`values` checked by `_finite`, with exactly the shape of the array named `ref`."""
-    a = _finite(name, values)
+    a = _finite(name, values, infinite_ok)
     if a.shape != shape:
         raise DataError(
             f"{name} must have the shape of {ref}, {shape}. Received: {name} of shape {a.shape}"
@@ -110,9 +115,13 @@ def _check_level(level: float) -> float:
 
 
 def _bounds(lo, hi, shape: tuple[int, ...] | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """lo and hi with one shape (that of y when `shape` is given), and lo <= hi everywhere."""
-    lo = _finite("lo", lo) if shape is None else _same_shape("lo", lo, shape, "y")
-    hi = _same_shape("hi", hi, lo.shape, "lo" if shape is None else "y")
+    """lo and hi with one shape (that of y when `shape` is given), and lo <= hi everywhere.
+    Bounds may be infinite (an uncalibrated conformal band): it covers, and its width is inf."""
+    if shape is None:
+        lo = _finite("lo", lo, infinite_ok=True)
+    else:
+        lo = _same_shape("lo", lo, shape, "y", infinite_ok=True)
+    hi = _same_shape("hi", hi, lo.shape, "lo" if shape is None else "y", infinite_ok=True)
     crossed = int(np.count_nonzero(lo > hi))
     if crossed:
         raise DataError(f"lo must not exceed hi. Received: lo > hi at {crossed} entries")

@@ -2,7 +2,7 @@
 
 >>> import deepcast as dc
 >>> dc.models.names()
-['lstm', 'bilstm', 'cnn_lstm', 'dlinear', 'nlinear', 'transformer']
+['lstm', 'bilstm', 'cnn_lstm', 'dlinear', 'nlinear', 'transformer', 'nbeats']
 >>> dc.Forecaster(target="y", model=dc.models.CNNLSTM(filters=32))
 >>> dc.Forecaster(target="y", model="nlinear")
 """
@@ -11,6 +11,7 @@ from deepcast.models.bilstm import BiLSTM
 from deepcast.models.cnn_lstm import CNNLSTM
 from deepcast.models.dlinear import DLinear
 from deepcast.models.lstm import LSTM
+from deepcast.models.nbeats import NBEATS
 from deepcast.models.nlinear import NLinear
 from deepcast.models.registry import (
     REGISTRY,
@@ -27,7 +28,7 @@ from deepcast.models.registry import (
 from deepcast.models.spec import ModelSpec, Option
 from deepcast.models.transformer import Transformer
 
-for _family in (LSTM, BiLSTM, CNNLSTM, DLinear, NLinear, Transformer):
+for _family in (LSTM, BiLSTM, CNNLSTM, DLinear, NLinear, Transformer, NBEATS):
     register(_family)
 
 __all__ = [
@@ -37,6 +38,7 @@ __all__ = [
     "CNNLSTM",
     "DLinear",
     "LSTM",
+    "NBEATS",
     "NLinear",
     "ModelSpec",
     "Option",

@@ -289,7 +289,9 @@ class AdaptiveConformal:
     not clipped, as in the paper, whose long-run bound |mean err - alpha| <=
     (max(alpha, 1 - alpha) + gamma) / (gamma T) relies on it: alpha_t <= 0 gives an infinite
     interval, alpha_t >= 1 an empty one (zero width, at the point). A larger `gamma` adapts
-    faster and makes the width jumpier.
+    faster and makes the width jumpier. `finite=True` (what `predict(method="aci")` uses)
+    gives the widest interval the held scores allow (their maximum) where the paper's would be
+    infinite: a band a planner can draw, at the price of the bound's exactness in that case.
 
     Maturity: the actual of origin t at step h (1-based) is known at origin t + h. `rolling`
     honours that: at origin t, step h uses the updates of origins <= t - h only. `update`
@@ -305,8 +307,10 @@ class AdaptiveConformal:
         level: float,
         gamma: float = 0.005,
         window: int | None = None,
+        finite: bool = False,
     ) -> None:
         scores = _matrix("scores", scores)  # (n, H)
+        self.finite = bool(finite)
         self._setup(list(scores.T), level, gamma, window, alpha_t=None)
 
     def _setup(
@@ -346,7 +350,10 @@ class AdaptiveConformal:
     def _q(self, h: int) -> float:
         """Current conformal quantile of step h (0-based)."""
         held = self._sorted[h]
-        return float(_kth(held, _rank(len(held), self.alpha_t[h])))
+        rank = _rank(len(held), self.alpha_t[h])
+        if self.finite:  # the widest interval the scores allow, instead of an infinite one
+            rank = min(rank, len(held))
+        return float(_kth(held, rank))
 
     def _interval_row(self, point: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         q = np.array([self._q(h) for h in range(self.horizon)])  # (H,)
@@ -424,6 +431,7 @@ class AdaptiveConformal:
             "window": self.window,
             "alpha_t": self.alpha_t.tolist(),
             "scores": [list(arrived) for arrived in self._arrived],
+            "finite": self.finite,
         }
 
     @classmethod
@@ -436,5 +444,6 @@ class AdaptiveConformal:
             raise DataError(f"ACI state is missing {sorted(missing)}")
         columns = [_matrix(f"scores[{h}]", [c]).ravel() for h, c in enumerate(d["scores"])]
         out = cls.__new__(cls)
+        out.finite = bool(d.get("finite", False))
         out._setup(columns, d["level"], d["gamma"], d["window"], alpha_t=d["alpha_t"])
         return out

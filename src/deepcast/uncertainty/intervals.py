@@ -148,7 +148,7 @@ def intervals(
         elif method == "conformal":
             bands[level] = _conformal(forecaster, params, point, level)
         else:  # aci
-            aci = AdaptiveConformal(forecaster.conformal_.scores, level)
+            aci = AdaptiveConformal(forecaster.conformal_.scores, level, finite=True)
             y = np.full_like(point, np.nan) if actual is None else actual
             bands[level] = aci.rolling(y, point)
     return point, bands
