@@ -10,20 +10,9 @@ import pytest
 import deepcast as dc
 from deepcast.cli import main
 
+from .conftest import run_cli
+
 FAST = ["--lookback", "24", "--units", "8", "--layers", "1", "--epochs", "2"]
-
-
-@pytest.fixture(scope="module")
-def csv_file(tmp_path_factory):
-    path = tmp_path_factory.mktemp("data") / "series.csv"
-    dc.datasets.synthetic(n_steps=700, seed=2).to_csv(path)
-    return path
-
-
-def run_cli(args, capsys):
-    code = main(args)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_run_writes_metrics_plot_and_model(csv_file, tmp_path, capsys):

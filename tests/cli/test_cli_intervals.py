@@ -8,29 +8,17 @@ import pandas as pd
 import pytest
 
 import deepcast as dc
-from deepcast.cli import main
+
+from .conftest import run_cli
 
 FAST = ["--lookback", "24", "--units", "8", "--layers", "1", "--epochs", "2"]
-
-
-@pytest.fixture(scope="module")
-def csv_file(tmp_path_factory):
-    path = tmp_path_factory.mktemp("data") / "series.csv"
-    dc.datasets.synthetic(n_steps=700, seed=2).to_csv(path)
-    return path
-
-
-def run(args, capsys):
-    code = main(args)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_default_run_scores_conformal_intervals_that_the_saved_model_reproduces(
     csv_file, tmp_path, capsys
 ):
     out = tmp_path / "run"
-    code, _, _ = run(
+    code, _, _ = run_cli(
         ["run", "--data", str(csv_file), "--target", "y", "--out", str(out), *FAST], capsys
     )
     assert code == 0
@@ -57,7 +45,7 @@ def test_default_run_scores_conformal_intervals_that_the_saved_model_reproduces(
 def test_quantile_intervals_train_the_quantiles_the_levels_need(csv_file, tmp_path, capsys):
     out = tmp_path / "q"
     args = ["run", "--data", str(csv_file), "--target", "y", "--out", str(out), *FAST]
-    code, _, err = run([*args, "--intervals", "quantile", "--levels", "80,95"], capsys)
+    code, _, err = run_cli([*args, "--intervals", "quantile", "--levels", "80,95"], capsys)
     assert code == 0, err
     model = dc.load(out / "model")
     assert model.loss == "quantile"
@@ -67,16 +55,16 @@ def test_quantile_intervals_train_the_quantiles_the_levels_need(csv_file, tmp_pa
 
 def test_points_only_and_bad_methods_are_one_line(csv_file, tmp_path, capsys):
     args = ["run", "--data", str(csv_file), "--target", "y", *FAST]
-    code, _, _ = run([*args, "--out", str(tmp_path / "p"), "--levels", "none"], capsys)
+    code, _, _ = run_cli([*args, "--out", str(tmp_path / "p"), "--levels", "none"], capsys)
     assert code == 0
     assert "coverage_80" not in json.loads((tmp_path / "p" / "metrics.json").read_text())
     linear = ["run", "--data", str(csv_file), "--target", "y", "--lookback", "24", "--epochs", "2"]
-    code, _, err = run(
+    code, _, err = run_cli(
         [*linear, "--out", str(tmp_path / "m"), "--model", "nlinear", "--intervals", "mc_dropout"],
         capsys,
     )
     assert code == 2 and len(err.strip().splitlines()) == 1 and "dropout" in err
-    code, _, err = run([*args, "--out", str(tmp_path / "l"), "--levels", "80,abc"], capsys)
+    code, _, err = run_cli([*args, "--out", str(tmp_path / "l"), "--levels", "80,abc"], capsys)
     assert code == 2 and "--levels" in err
-    code, _, err = run([*args, "--out", str(tmp_path / "x"), "--levels", "100"], capsys)
+    code, _, err = run_cli([*args, "--out", str(tmp_path / "x"), "--levels", "100"], capsys)
     assert code == 2 and len(err.strip().splitlines()) == 1

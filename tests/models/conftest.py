@@ -87,3 +87,11 @@ def assert_portable(
             if run.poll() is None:
                 run.kill()
                 run.wait()
+
+
+def randomised(model, seed: int = 1):
+    """Every weight drawn at random, so no test passes because a weight happens to be zero
+    (or because a zero-started layer hides what it maps)."""
+    rng = np.random.default_rng(seed)
+    model.set_weights([rng.normal(0, 0.3, w.shape).astype("float32") for w in model.weights])
+    return model

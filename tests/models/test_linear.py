@@ -13,7 +13,7 @@ from deepcast.errors import ConfigError
 from deepcast.models.dlinear import DLinearLayer, averaging_matrix
 from deepcast.training import _layer_chain
 
-from .conftest import assert_portable
+from .conftest import assert_portable, randomised
 
 LOOKBACK, FEATURES, HORIZON = 30, 3, 4
 FAMILIES = ("dlinear", "nlinear")
@@ -21,13 +21,6 @@ FAMILIES = ("dlinear", "nlinear")
 
 def windows(n: int = 8, features: int = FEATURES, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).normal(size=(n, LOOKBACK, features)).astype("float32")
-
-
-def randomised(model, seed: int = 1):
-    """Every weight drawn at random, so no test passes because a weight happens to be zero."""
-    rng = np.random.default_rng(seed)
-    model.set_weights([rng.normal(0, 0.3, w.shape).astype("float32") for w in model.weights])
-    return model
 
 
 def predict(model, x: np.ndarray) -> np.ndarray:

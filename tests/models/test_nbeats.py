@@ -16,7 +16,7 @@ from deepcast.explain.decomposition import Decomposition, decompose
 from deepcast.models import heads
 from deepcast.models.nbeats import seasonality_basis, stack_forecasts, trend_basis
 
-from .conftest import assert_portable
+from .conftest import assert_portable, randomised
 
 LOOKBACK, FEATURES, HORIZON = 30, 3, 6
 SMALL = {"units": 16, "layers": 2, "blocks": 2}
@@ -25,13 +25,6 @@ PLANTED_SLOPE = 0.0005  # per row: y = 10 + 0.0005 t + ... (data/synthetic.py)
 
 def windows(n: int = 8, features: int = FEATURES, lookback: int = LOOKBACK, seed: int = 0):
     return np.random.default_rng(seed).normal(size=(n, lookback, features)).astype("float32")
-
-
-def randomised(model, seed: int = 1):
-    """Every weight drawn at random: the zero-started thetas would hide the bases."""
-    rng = np.random.default_rng(seed)
-    model.set_weights([rng.normal(0, 0.3, w.shape).astype("float32") for w in model.weights])
-    return model
 
 
 def predict(model, x: np.ndarray) -> np.ndarray:
