@@ -62,57 +62,46 @@ def check_before_fit(forecaster, levels, method: str | None) -> None:
     """What can be known before training: the levels, the method's name, and whether the
     configured family and loss can give it (conformal scores come with validation data)."""
     checked_levels(levels)
-    if method is None:
-        return
-    if method not in METHODS:
-        raise ConfigError(f"method must be one of {', '.join(METHODS)}. Received: {method!r}")
-    family = forecaster.configured_model()
-    if method == "mc_dropout" and not family.dropout_sampling:
-        raise ConfigError(
-            f"method='mc_dropout': {family.name} has no dropout to sample; use conformal intervals"
-        )
-    head = forecaster.head
-    if (method == "quantile" and head.kind != "quantile") or (
-        method == "distribution" and head.output != "distribution"
-    ):
-        raise ConfigError(
-            f"method={method!r} needs loss={'quantile' if method == 'quantile' else 'gaussian'}; "
-            f"the loss is {forecaster.loss!r}"
-        )
+    if method is not None:
+        _check_capability(forecaster, forecaster.configured_model(), method)
 
 
 def check_method(forecaster, method: str) -> str:
-    if method not in METHODS:
-        raise ConfigError(f"method must be one of {', '.join(METHODS)}. Received: {method!r}")
-    head = forecaster.head
+    """`method` if the fitted forecaster can give it, else ConfigError saying what it needs."""
+    _check_capability(forecaster, forecaster.model_config_, method)
     if method in ("conformal", "aci") and getattr(forecaster, "conformal_", None) is None:
         raise ConfigError(
             f"method={method!r} needs calibration scores: call f.calibrate(data) on data the "
             "model was not trained on (fit with validation data does it)"
         )
+    if method == "mc_dropout" and (forecaster.start_ or {}).get("gate_closed"):
+        raise ConfigError(
+            "method='mc_dropout': the network was gated off (it did not beat "
+            "its baseline start), so its dropout does not move the forecast; "
+            "use conformal intervals"
+        )
+    return method
+
+
+def _check_capability(forecaster, family, method: str) -> None:
+    """Whether the family (dropout) and the loss (head) can give `method` at all."""
+    if method not in METHODS:
+        raise ConfigError(f"method must be one of {', '.join(METHODS)}. Received: {method!r}")
+    head = forecaster.head
     if method == "quantile" and head.kind != "quantile":
         raise ConfigError(
             f"method='quantile' needs a quantile head (loss='quantile'); "
-            f"this model was fit with loss={forecaster.loss!r}"
+            f"the loss is {forecaster.loss!r}"
         )
     if method == "distribution" and head.output != "distribution":
         raise ConfigError(
             f"method='distribution' needs loss='gaussian' or 'student_t'; "
-            f"this model was fit with loss={forecaster.loss!r}"
+            f"the loss is {forecaster.loss!r}"
         )
-    if method == "mc_dropout":
-        if not forecaster.model_config_.dropout_sampling:
-            raise ConfigError(
-                f"method='mc_dropout': {forecaster.model_name} has no dropout to "
-                "sample; use conformal intervals"
-            )
-        if (forecaster.start_ or {}).get("gate_closed"):
-            raise ConfigError(
-                "method='mc_dropout': the network was gated off (it did not beat "
-                "its baseline start), so its dropout does not move the forecast; "
-                "use conformal intervals"
-            )
-    return method
+    if method == "mc_dropout" and not family.dropout_sampling:
+        raise ConfigError(
+            f"method='mc_dropout': {family.name} has no dropout to sample; use conformal intervals"
+        )
 
 
 def intervals(
