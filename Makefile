@@ -10,8 +10,9 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# torch is pinned to the CPU build first (constraints.txt), then the package with its extras
+	# (tuning: Optuna and Ray Tune, whose engines the tests run)
 	$(BIN)/python -m pip install --quiet -c constraints.txt torch
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev,datasets]"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev,datasets,tuning]"
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -29,7 +30,7 @@ bench: $(STAMP)
 
 # The peers (Darts, NeuralForecast) are benchmark-only: installed here, never by demo or test.
 $(VENV)/.peers-stamp: $(STAMP)
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev,datasets,peers]"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev,datasets,tuning,peers]"
 	touch $@
 
 accuracy: $(VENV)/.peers-stamp

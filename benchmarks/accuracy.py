@@ -165,6 +165,124 @@ def deepcast_system(task: Task, args, tuned: bool, seed: int) -> tuple[np.ndarra
     return forecasts, info
 
 
+# Model families II next to their NeuralForecast counterparts: deepcast's defaults against the
+# peer's (TFT hidden 128 there, 32 here; both read the calendar of the forecast steps as known
+# future inputs where the model can). `windows_per_s` = training windows x epochs / fit s.
+FAMILIES = {"tft": {}, "nbeats": {}, "deepar": {}}  # deepar: its default Student-t head
+
+
+def deepcast_family_system(task: Task, args, family: str, seed: int) -> tuple[np.ndarray, dict]:
+    train, val, test = task.parts()
+    history = pd.concat([train, val])
+    forecaster = dc.Forecaster(
+        task.target, lookback=LOOKBACK, horizon=HORIZON, model=family, seed=seed,
+        **FAMILIES[family],
+    )  # fmt: skip
+    start = time.perf_counter()
+    forecaster.fit(train, validation=val, epochs=args.epochs, batch_size=BATCH, verbose=False)
+    fit_s = time.perf_counter() - start
+    start = time.perf_counter()
+    forecasts = forecaster.predict(pd.concat([history.iloc[-LOOKBACK:], test]))
+    predict_s = time.perf_counter() - start
+    epochs = len(forecaster.history_.epochs)
+    windows = len(train) - LOOKBACK - HORIZON + 1
+    info = {
+        "fit_s": fit_s,
+        "predict_s": predict_s,
+        "epochs": epochs,
+        "windows_per_s": windows * epochs / fit_s,
+        "detail": f"{forecaster.configured_model()!r}, defaults",
+    }
+    return forecasts.to_numpy()[: len(test) - HORIZON + 1], info
+
+
+def _calendar(times: pd.DatetimeIndex) -> pd.DataFrame:
+    from deepcast.data.encoding import calendar_features
+
+    return calendar_features(pd.DatetimeIndex(times), ("hour", "dow")).reset_index(drop=True)
+
+
+def neuralforecast_system(task: Task, args, family: str, seed: int) -> tuple[np.ndarray, dict]:
+    """NeuralForecast's LSTM (2 x 64 like deepcast's default) or its TFT / NBEATS / DeepAR at
+    their defaults, on the same windows and epoch budget; TFT and DeepAR read the same
+    calendar of the forecast steps as deepcast's (futr_exog)."""
+    from neuralforecast import NeuralForecast
+    from neuralforecast import models as nf_models
+
+    train, val, test = task.parts()
+    covariates = [c for c in task.frame.columns if c != task.target]
+    long = nf_long_frame(task.frame, task.target, task.name)
+    calendar = _calendar(long["ds"])
+    known = list(calendar.columns)
+    long = pd.concat([long, calendar], axis=1)
+    n_train, n_val = len(train), len(val)
+    steps_per_epoch = max(1, (n_train - LOOKBACK - HORIZON + 1) // BATCH)
+    common = dict(
+        h=HORIZON,
+        input_size=LOOKBACK,
+        windows_batch_size=BATCH,
+        max_steps=args.epochs * steps_per_epoch,  # the epoch budget, in steps of BATCH windows
+        val_check_steps=steps_per_epoch,
+        early_stop_patience_steps=PATIENCE,  # in validation checks, i.e. epochs
+        random_seed=seed,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        logger=False,
+        accelerator="cpu",
+    )
+    reads_future = family in ("tft", "deepar")
+    if family == "lstm":
+        model = nf_models.LSTM(
+            encoder_n_layers=LAYERS,
+            encoder_hidden_size=UNITS,
+            encoder_dropout=0.1,
+            hist_exog_list=covariates,
+            **common,
+        )
+        detail = "2x64, dropout 0.1, MAE loss"
+    elif family == "nbeats":
+        model = nf_models.NBEATS(**common)
+        detail = "NBEATS, defaults"
+    else:
+        model = getattr(nf_models, "TFT" if family == "tft" else "DeepAR")(
+            hist_exog_list=covariates, futr_exog_list=known, **common
+        )
+        detail = f"{type(model).__name__}, defaults, calendar as future inputs"
+    nf = NeuralForecast(models=[model], freq="h")
+    start = time.perf_counter()
+    columns = ["unique_id", "ds", "y", *covariates, *(known if reads_future else [])]
+    nf.fit(df=long.iloc[: n_train + n_val][columns], val_size=n_val)
+    fit_s = time.perf_counter() - start
+    # One short series per forecast origin (its last LOOKBACK rows): NeuralForecast predicts
+    # past the end of each series, so one call forecasts every origin of the test part.
+    origins = np.arange(n_train + n_val - 1, len(long) - HORIZON)
+    rows = (origins[:, None] + np.arange(-LOOKBACK + 1, 1)).ravel()
+    windows = long.iloc[rows][columns].copy()
+    windows["unique_id"] = np.repeat(origins, LOOKBACK)
+    future = None
+    if reads_future:
+        ahead = (origins[:, None] + np.arange(1, HORIZON + 1)).ravel()
+        future = long.iloc[ahead][["ds", *known]].copy()
+        future.insert(0, "unique_id", np.repeat(origins, HORIZON))
+    start = time.perf_counter()
+    forecast = nf.predict(df=windows, futr_df=future)
+    predict_s = time.perf_counter() - start
+    forecast = forecast.sort_values(["unique_id", "ds"])
+    column = type(model).__name__
+    if f"{column}-median" in forecast:  # a distribution loss: its median is the point
+        column = f"{column}-median"
+    values = forecast[column].to_numpy().reshape(len(origins), HORIZON)
+    steps = nf.models[0].train_trajectories[-1][0] if nf.models[0].train_trajectories else 0
+    info = {
+        "fit_s": fit_s,
+        "predict_s": predict_s,
+        "epochs": round(steps / steps_per_epoch, 1),
+        "windows_per_s": steps * BATCH / fit_s,
+        "detail": detail,
+    }
+    return values, info
+
+
 def ridge_system(task: Task, origins: np.ndarray) -> tuple[np.ndarray, dict]:
     """Ridge regression (scikit-learn, alpha 1) from the flattened scaled window to all H
     steps: the same model as deepcast's `linear` baseline, fitted here independently."""
@@ -253,52 +371,6 @@ def darts_system(task: Task, args, seed: int) -> tuple[np.ndarray, dict]:
     return values, info | {"epochs": epochs}
 
 
-def neuralforecast_system(task: Task, args, seed: int) -> tuple[np.ndarray, dict]:
-    from neuralforecast import NeuralForecast
-    from neuralforecast.models import LSTM
-
-    train, val, test = task.parts()
-    covariates = [c for c in task.frame.columns if c != task.target]
-    long = nf_long_frame(task.frame, task.target, task.name)
-    n_train, n_val = len(train), len(val)
-    steps_per_epoch = max(1, (n_train - LOOKBACK - HORIZON + 1) // BATCH)
-    model = LSTM(
-        h=HORIZON,
-        input_size=LOOKBACK,
-        encoder_n_layers=LAYERS,
-        encoder_hidden_size=UNITS,
-        encoder_dropout=0.1,
-        hist_exog_list=covariates,
-        windows_batch_size=BATCH,
-        max_steps=args.epochs * steps_per_epoch,  # the epoch budget, in steps of BATCH windows
-        val_check_steps=steps_per_epoch,
-        early_stop_patience_steps=PATIENCE,  # in validation checks, i.e. epochs
-        random_seed=seed,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        logger=False,
-        accelerator="cpu",
-    )
-    nf = NeuralForecast(models=[model], freq="h")
-    start = time.perf_counter()
-    nf.fit(df=long.iloc[: n_train + n_val], val_size=n_val)
-    fit_s = time.perf_counter() - start
-    # One short series per forecast origin (its last LOOKBACK rows): NeuralForecast predicts
-    # past the end of each series, so one call forecasts every origin of the test part.
-    origins = np.arange(n_train + n_val - 1, len(long) - HORIZON)
-    rows = (origins[:, None] + np.arange(-LOOKBACK + 1, 1)).ravel()
-    windows = long.iloc[rows].copy()
-    windows["unique_id"] = np.repeat(origins, LOOKBACK)
-    start = time.perf_counter()
-    forecast = nf.predict(df=windows)
-    predict_s = time.perf_counter() - start
-    forecast = forecast.sort_values(["unique_id", "ds"])
-    values = forecast["LSTM"].to_numpy().reshape(len(origins), HORIZON)
-    info = {"fit_s": fit_s, "predict_s": predict_s, "detail": "2x64, dropout 0.1, MAE loss"}
-    steps = nf.models[0].train_trajectories[-1][0] if nf.models[0].train_trajectories else 0
-    return values, info | {"epochs": round(steps / steps_per_epoch, 1)}
-
-
 # ----------------------------------------------------------------------------------- driver
 def run_task(task: Task, args) -> list[dict]:
     train, val, test = task.parts()
@@ -330,8 +402,20 @@ def run_task(task: Task, args) -> list[dict]:
             lambda s: deepcast_system(task, args, True, s),
         ),
         "darts": ("Darts BlockRNN LSTM", lambda s: darts_system(task, args, s)),
-        "neuralforecast": ("NeuralForecast LSTM", lambda s: neuralforecast_system(task, args, s)),
+        "neuralforecast": (
+            "NeuralForecast LSTM",
+            lambda s: neuralforecast_system(task, args, "lstm", s),
+        ),
     }
+    for family, label in (("tft", "TFT"), ("nbeats", "N-BEATS"), ("deepar", "DeepAR")):
+        systems[f"deepcast-{family}"] = (
+            f"deepcast {label} (default)",
+            lambda s, family=family: deepcast_family_system(task, args, family, s),
+        )
+        systems[f"nf-{family}"] = (
+            f"NeuralForecast {label}",
+            lambda s, family=family: neuralforecast_system(task, args, family, s),
+        )
     for key in args.systems:
         name, run = systems[key]
         if len(args.fit_seeds) == 1:
@@ -347,7 +431,7 @@ def seed_mean(runs: list[dict], system: str) -> dict:
     """One system's fits with different seeds, averaged: on vic_elec the seed alone moved a
     system's MAE by 21 (NeuralForecast) to 76 (Darts)."""
     mean = {"dataset": runs[0]["dataset"], "system": f"{system}, mean of {len(runs)} seeds"}
-    for key in ("mae", "rmse", "mase", "fit_s", "predict_s", "epochs", "search_s"):
+    for key in ("mae", "rmse", "mase", "fit_s", "predict_s", "epochs", "search_s", "windows_per_s"):
         values = [r[key] for r in runs if r.get(key) is not None]
         if values:
             mean[key] = float(np.mean(values))
@@ -365,13 +449,15 @@ def markdown(rows: list[dict], args) -> str:
         f"trials of {args.tuning_epochs} epochs, tolerance {args.tolerance} (search time not in "
         "fit s; space: TUNING_SPACE in benchmarks/accuracy.py). epochs: epochs trained.",
         "",
-        "| data set | system | MAE | RMSE | MASE | fit s | epochs | predict s | detail |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---|",
+        "| data set | system | MAE | RMSE | MASE | fit s | epochs | windows/s | predict s "
+        "| detail |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in rows:
         lines.append(
             f"| {r['dataset']} | {r['system']} | {r['mae']:.2f} | {r['rmse']:.2f} | "
             f"{r['mase']:.3f} | {num(r['fit_s'])} | {num(r.get('epochs'), 0)} | "
+            f"{num(r.get('windows_per_s'), 0)} | "
             f"{num(r['predict_s'])} | {r['detail']} |"
         )
     return "\n".join(lines) + "\n"
@@ -383,7 +469,8 @@ def main() -> None:
     parser.add_argument(
         "--systems",
         default="deepcast,deepcast-tuned,darts,neuralforecast",
-        help="comma-separated subset of deepcast, deepcast-tuned, darts, neuralforecast",
+        help="comma-separated subset of deepcast, deepcast-tuned, darts, neuralforecast, and "
+        "deepcast-F / nf-F for F in tft, nbeats, deepar",
     )
     parser.add_argument("--epochs", type=int, default=20, help="epoch budget of every system")
     parser.add_argument("--trials", type=int, default=10)

@@ -7,6 +7,7 @@ import sys
 import zipfile
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import deepcast as dc
@@ -29,7 +30,11 @@ def test_round_trip_predicts_identically(fitted, saved, small_parts):
 
 
 def test_saved_directory_holds_a_keras_archive_and_json_only(saved):
-    assert sorted(p.name for p in saved.iterdir()) == ["forecaster.json", "model.keras"]
+    assert sorted(p.name for p in saved.iterdir()) == [
+        "forecaster.json",
+        "manifest.json",
+        "model.keras",
+    ]
     state = json.loads((saved / "forecaster.json").read_text())
     assert state["feature_names"] == ["y", "x1", "x2"]
     assert state["params"]["lookback"] == 24
@@ -119,3 +124,94 @@ def test_model_saved_under_torch_predicts_the_same_under(
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     np.testing.assert_allclose(np.load(out), fitted.predict(test).to_numpy(), atol=1e-4, rtol=0)
+
+
+# -- a saved model that serves itself: preparation and manifest --------------------------------
+def test_manifest_records_versions_schema_fingerprint_and_metrics(fitted, saved):
+    import keras
+
+    manifest = json.loads((saved / "manifest.json").read_text())
+    assert manifest["deepcast_version"] == dc.__version__
+    assert manifest["keras_version"] == keras.__version__
+    assert manifest["backend"] == "torch" and manifest["backend_version"]
+    assert manifest["input_schema"]["columns"] == {"y": "number", "x1": "number", "x2": "number"}
+    assert manifest["input_schema"]["time_column"] == "timestamp"
+    assert manifest["input_schema"]["step"] == "h"
+    assert len(manifest["data_fingerprint"]["sha256"]) == 64
+    assert manifest["metrics"]["best_epoch"] == fitted.history_.best_epoch
+    assert manifest["created"].endswith("+00:00")
+
+
+def test_fingerprint_changes_with_the_training_data(small_parts):
+    from deepcast.preparation import fingerprint
+
+    train = small_parts[0]
+    changed = train.copy()
+    changed.iloc[5, 0] += 1e-9
+    assert fingerprint(train) == fingerprint(train.copy())
+    assert fingerprint(train)["sha256"] != fingerprint(changed)["sha256"]
+
+
+def test_loaded_model_forecasts_from_raw_records(fitted, saved, small_parts):
+    test = small_parts[2]
+    loaded = dc.Forecaster.load(saved)
+    records = test.reset_index().astype({"timestamp": str}).to_dict(orient="records")
+    np.testing.assert_array_equal(
+        loaded.predict(records).to_numpy(), fitted.predict(test).to_numpy()
+    )
+
+
+def test_recorded_resampling_is_replayed_on_raw_rows(tmp_path):
+    """A model fitted on hourly means of 30-minute rows forecasts from 30-minute raw rows."""
+    from deepcast.data.prepare import prepare
+
+    raw = dc.datasets.synthetic(n_steps=1200, seed=4)
+    raw.index = pd.date_range("2024-01-01", periods=len(raw), freq="30min", name="when")
+    hourly = prepare(raw, "y", resample="1h")
+    train = hourly.iloc[:-60]
+    f = dc.Forecaster("y", lookback=12, horizon=2, units=8, layers=1, baseline_start=False)
+    f.fit(train, epochs=1, verbose=False)
+    f.save(tmp_path / "m")
+    loaded = dc.Forecaster.load(tmp_path / "m")
+    assert loaded.preparation_.resample == "1h" and loaded.preparation_.time_col == "when"
+    tail = raw.iloc[-80:].reset_index()  # a "when" column at the raw 30-minute step
+    expected = f.predict(hourly.iloc[-40:])
+    np.testing.assert_allclose(loaded.predict(tail).to_numpy(), expected.to_numpy(), rtol=1e-6)
+
+
+def test_a_model_saved_before_manifests_still_loads(saved, small_parts, tmp_path):
+    import shutil
+
+    old = tmp_path / "old"
+    shutil.copytree(saved, old)
+    (old / "manifest.json").unlink()
+    state = json.loads((old / "forecaster.json").read_text())
+    del state["preparation"]
+    (old / "forecaster.json").write_text(json.dumps(state))
+    loaded = dc.Forecaster.load(old)
+    test = small_parts[2]
+    assert len(loaded.predict(test)) == len(test) - loaded.lookback + 1
+
+
+def test_a_model_from_a_newer_format_fails_with_one_line(saved, tmp_path):
+    import shutil
+
+    newer = tmp_path / "newer"
+    shutil.copytree(saved, newer)
+    state = json.loads((newer / "forecaster.json").read_text())
+    state.update(format=2, deepcast_version="9.0")
+    (newer / "forecaster.json").write_text(json.dumps(state))
+    with pytest.raises(ModelFileError, match="written in format 2 by deepcast 9.0") as info:
+        dc.Forecaster.load(newer)
+    assert "\n" not in str(info.value)
+
+
+def test_rows_without_timestamps_are_refused_naming_what_is_missing(saved, small_parts):
+    from deepcast.errors import DataError
+
+    loaded = dc.Forecaster.load(saved)
+    rows = small_parts[2].reset_index(drop=True)
+    with pytest.raises(DataError, match="no time column 'timestamp' and the index does not"):
+        loaded.predict(rows)
+    with pytest.raises(DataError, match="row 2 is not an object"):
+        loaded.predict([{"timestamp": "2024-01-01"}, 3])

@@ -241,3 +241,66 @@ def test_a_time_limit_lets_the_epoch_under_way_finish_and_keeps_the_best_weights
     assert history.out_of_time and len(history.epochs) == 1 and history.best_epoch == 1
     unlimited = train(model, x, y, epochs=3, verbose=False)
     assert not unlimited.out_of_time and len(unlimited.epochs) == 3
+
+
+# -- the per-epoch report hook and checkpoints (tuning engines) ------------------------------
+def checkpoint_problem(dropout: float = 0.0):
+    _backend.seed_everything(0)
+    model = build_lstm(8, 2, 1, units=8, layers=1, dropout=dropout)
+    return model, noise_problem(64, 0), noise_problem(32, 1)
+
+
+def test_a_hook_returning_stop_ends_training_after_that_epoch():
+    model, (x, y), validation = checkpoint_problem()
+    seen = []
+
+    def hook(record, checkpoint):
+        seen.append(record["epoch"])
+        return "stop" if record["epoch"] == 2 else None
+
+    history = train(model, x, y, validation=validation, epochs=10, patience=50, on_epoch=hook)
+    assert seen == [1, 2] and len(history.epochs) == 2
+    assert history.pruned and not history.stopped_early
+
+
+@pytest.mark.parametrize("dropout", [0.0, 0.2])
+def test_training_restored_from_a_checkpoint_continues_exactly_as_the_straight_run(
+    dropout, tmp_path
+):
+    from deepcast.training import Checkpoint
+
+    settings = {"epochs": 5, "batch_size": 16, "learning_rate": 0.01, "patience": 50, "seed": 3}
+    model, (x, y), validation = checkpoint_problem(dropout)
+    straight = train(model, x, y, validation=validation, **settings)
+    final = [np.array(v.value.detach()) for v in model.variables]
+
+    saved = {}
+
+    def keep(record, checkpoint):
+        if record["epoch"] == 2:
+            saved["ckpt"] = checkpoint().save(tmp_path / "ckpt")
+            return "stop"
+
+    model, (x, y), validation = checkpoint_problem(dropout)
+    train(model, x, y, validation=validation, on_epoch=keep, **settings)
+    ckpt = Checkpoint.load(saved["ckpt"])
+    assert ckpt.epoch == 2 and ckpt.optimizer  # Adam's moments and step travel too
+
+    other, _, _ = checkpoint_problem(dropout)  # a fresh model: the checkpoint is all it knows
+    _backend.seed_everything(99)
+    resumed = train(other, x, y, validation=validation, restore=ckpt, **settings)
+    assert [e["epoch"] for e in resumed.epochs] == [3, 4, 5] and resumed.resumed_from == 2
+    assert [e["val_loss"] for e in resumed.epochs] == [e["val_loss"] for e in straight.epochs[2:]]
+    for a, b in zip(final, [np.array(v.value.detach()) for v in other.variables]):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_hooks_reach_train_through_forecaster_fit(small_parts):
+    from deepcast.training import hooks
+
+    train_part, val_part, _ = small_parts
+    epochs = []
+    forecaster = dc.Forecaster(target="y", lookback=12, units=8, layers=1)
+    with hooks(on_epoch=lambda record, checkpoint: epochs.append(record["epoch"]) or "stop"):
+        forecaster.fit(train_part, validation=val_part, epochs=10, verbose=False)
+    assert epochs == [1] and forecaster.history_.pruned

@@ -10,6 +10,7 @@
 from deepcast import (
     _backend,  # noqa: F401  (sets KERAS_BACKEND before keras is imported)
     datasets,
+    explain,  # dc.explain.compare(...), dc.explain.names()
 )
 from deepcast._version import __version__  # noqa: F401
 from deepcast.data.windows import split
@@ -27,6 +28,7 @@ __all__ = [
     "ModelFileError",
     "NotFittedError",
     "datasets",
+    "explain",
     "load",
     "split",
     "tune",

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -48,14 +50,38 @@ def replace_directory(path: str | os.PathLike, fill: Callable[[Path], None]) -> 
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}-", dir=path.parent))
     try:
         fill(tmp)
-        if path.exists():
+        if not path.exists():
+            os.replace(tmp, path)
+        elif exchange(tmp, path):
+            shutil.rmtree(tmp, ignore_errors=True)  # now holds the old directory
+        else:
+            # No atomic exchange here: a moment where `path` does not exist. Readers that
+            # must never see that (the model store) use new paths and an alias file instead.
             old = path.with_name(f".{path.name}-old-{os.getpid()}")
             os.replace(path, old)
             os.replace(tmp, path)
             shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return path
+
+
+def exchange(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """Swap two existing paths in one step (Linux `renameat2(RENAME_EXCHANGE)`), so neither
+    is ever missing. False where the system cannot: the caller falls back to two renames."""
+    if sys.platform != "linux":
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    done = renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange)
+    if done != 0:
+        errno = ctypes.get_errno()
+        if errno in (22, 38, 95):  # EINVAL, ENOSYS, EOPNOTSUPP: file system cannot exchange
+            return False
+        raise OSError(errno, os.strerror(errno), os.fspath(b))
+    return True

@@ -71,6 +71,12 @@ def _parser() -> argparse.ArgumentParser:
         action="store_false",
         help="train once on the first fold's rows instead of once per fold",
     )
+    backtest.add_argument(
+        "--ray-address",
+        default=None,
+        metavar="HOST:PORT",
+        help="run the folds as Ray tasks on this cluster ('local': a Ray instance here)",
+    )
     backtest.add_argument("--out", default="runs/backtest", type=Path)
     backtest.set_defaults(handler=_backtest)
 
@@ -86,9 +92,12 @@ def _parser() -> argparse.ArgumentParser:
     explain.add_argument("--model", required=True, type=Path, help="a saved model directory")
     _data_arguments(explain, target=False)
     explain.add_argument(
-        "--method", default="integrated-gradients", choices=["integrated-gradients"]
+        "--method",
+        default="integrated-gradients",
+        help="one method or several, comma-separated: integrated-gradients (ig), saliency, "
+        "gradient-x-input, smoothgrad, occlusion, shap, attention (models that declare it)",
     )
-    explain.add_argument("--steps", type=int, default=64, help="integration steps")
+    explain.add_argument("--steps", type=int, default=64, help="IG integration steps")
     explain.add_argument("--max-windows", type=int, default=512, help="newest forecasts only")
     explain.add_argument("--out", default="runs/explain", type=Path)
     explain.set_defaults(handler=_explain)
@@ -105,6 +114,7 @@ def _parser() -> argparse.ArgumentParser:
         "--out", default="runs/anomalies", type=Path, help="where anomalies.csv and .png go"
     )
     anomalies.set_defaults(handler=_anomalies)
+    _serving_commands(commands)
     return parser
 
 
@@ -179,6 +189,13 @@ def _model_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="standardise each window's target by its own mean and std (for drifting levels)",
     )
+    group.add_argument(
+        "--no-baseline-start",
+        dest="baseline_start",
+        action="store_false",
+        help="train the network on the whole series instead of on what its best baseline "
+        "misses (docs/models.md)",
+    )
     group.add_argument("--learning-rate", type=float, default=1e-3)
     group.add_argument(
         "--lr-patience",
@@ -204,9 +221,10 @@ def _model_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--intervals",
         default=None,
-        choices=["conformal", "aci", "mc_dropout", "quantile", "distribution"],
+        choices=["conformal", "aci", "mc_dropout", "quantile", "distribution", "samples"],
         help="how intervals are made (default: conformal, calibrated on the validation part "
-        "and saved with the model); quantile and distribution train that output head",
+        "and saved with the model; deepar: its sample paths); quantile and distribution train "
+        "that output head",
     )
     group.add_argument("--epochs", type=int, default=50)
     group.add_argument("--batch-size", type=int, default=64)
@@ -330,6 +348,7 @@ def _forecaster_args(args) -> dict:
         "layers": args.layers,
         "dropout": args.dropout,
         "window_norm": args.window_norm,
+        "baseline_start": args.baseline_start,
         "learning_rate": args.learning_rate,
         "lr_patience": args.lr_patience,
         "loss": loss,
@@ -372,10 +391,30 @@ def _loss_for_intervals(args) -> tuple[str, tuple | None]:
     return loss, quantiles
 
 
+TUNER_NAMES = [
+    "keras-random",
+    "keras-hyperband",
+    "keras-bayesian",
+    "optuna-tpe",
+    "optuna-random",
+    "ray-asha",
+    "ray-pbt",
+]
+
+
 def _tuning_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("hyperparameter search")
     group.add_argument(
-        "--tuner", default="none", choices=["none", "random", "hyperband", "bayesian"]
+        "--tuner",
+        default="none",
+        choices=["none", "random", "hyperband", "bayesian", *TUNER_NAMES],
+        help="engine-algorithm (random/hyperband/bayesian: the keras- ones)",
+    )
+    group.add_argument(
+        "--ray-address",
+        default=None,
+        metavar="HOST:PORT",
+        help="run the ray-asha/ray-pbt search on this Ray cluster (default: a local one)",
     )
     group.add_argument("--max-trials", type=int, default=10)
     group.add_argument("--tuning-epochs", type=int, default=20, help="epoch budget per trial")
@@ -407,6 +446,10 @@ def _tuning_options(args):
             from deepcast.errors import ConfigError
 
             raise ConfigError("--tuning-tolerance chooses among search trials: add --tuner random")
+        if args.ray_address:
+            from deepcast.errors import ConfigError
+
+            raise ConfigError("--ray-address runs a search: add --tuner ray-asha or ray-pbt")
         return None
     return TuningOptions(
         algorithm=args.tuner,
@@ -416,6 +459,7 @@ def _tuning_options(args):
         narrow=parse_assignments(args.tune) or None,
         overwrite=args.overwrite,
         tolerance=args.tuning_tolerance,
+        address=args.ray_address,
     )
 
 
@@ -506,6 +550,7 @@ def _backtest(args) -> int:
         source=source,
         levels=_levels(args),
         interval_method=args.intervals,
+        ray_address=args.ray_address,
     )
     print(result.table())
     skill = pipeline.backtest_summary(result)
@@ -530,16 +575,17 @@ def _datasets(args) -> int:
 
 
 def _explain(args) -> int:
-    from deepcast import pipeline
+    from deepcast.explain import report
     from deepcast.forecaster import Forecaster
 
+    methods = report.parse_methods(args.method)  # an unknown method fails before any work
     forecaster = Forecaster.load(args.model)
     df, _, _ = _load_data(args, forecaster.target, forecaster.input_columns[1:])
-    report = pipeline.explain(
-        forecaster, df, args.out, steps=args.steps, max_windows=args.max_windows
+    written = report.write_explanations(
+        forecaster, df, args.out, methods, steps=args.steps, max_windows=args.max_windows
     )
-    print(pipeline.explanation_summary(report))
-    print(f"wrote {args.out}/attributions.json, attributions.png, attributions_window.png")
+    print(report.summary(written))
+    print(f"wrote {args.out}/" + ", ".join(report.written(written)))
     return 0
 
 
@@ -583,7 +629,112 @@ def _report(result) -> None:
             for level in levels
         ]
         print(f"{report['method'].replace('_', ' ')} intervals: " + "; ".join(parts))
-    print(f"wrote {result.out}/metrics.json, forecast.png, model/")
+    also = ", interpretation.png" if result.forecaster.model_name == "tft" else ""
+    print(f"wrote {result.out}/metrics.json, forecast.png{also}, model/")
+
+
+# -- serving: publish, promote, serve ------------------------------------------------------------
+def _serving_commands(commands) -> None:
+    publish = commands.add_parser("publish", help="add a saved model to a model store")
+    publish.add_argument("--model", required=True, type=Path, help="a saved model directory")
+    publish.add_argument("--store", required=True, type=Path, help="the model store directory")
+    publish.add_argument("--name", required=True, help="the model's name in the store")
+    publish.add_argument(
+        "--promote", action="store_true", help="make the new version production at once"
+    )
+    publish.set_defaults(handler=_publish)
+
+    promote = commands.add_parser(
+        "promote", help="point a model's production alias at a version (or roll it back)"
+    )
+    promote.add_argument("--store", required=True, type=Path)
+    promote.add_argument("--name", required=True)
+    which = promote.add_mutually_exclusive_group(required=True)
+    which.add_argument("--version", help="the version to serve")
+    which.add_argument(
+        "--rollback", action="store_true", help="back to the version served before this one"
+    )
+    promote.set_defaults(handler=_promote)
+
+    serve = commands.add_parser("serve", help="serve a model store over HTTP (FastAPI)")
+    serve.add_argument("--store", required=True, type=Path)
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    serve.add_argument(
+        "--api-key-file",
+        type=Path,
+        default=None,
+        help="keys for writes, one per line (default: $DEEPCAST_API_KEY)",
+    )
+    serve.add_argument(
+        "--max-body-bytes", type=int, default=2 * 1024 * 1024, help="request body limit"
+    )
+    serve.set_defaults(handler=_serve)
+
+
+def _publish(args) -> int:
+    from deepcast.serving.store import ModelStore, read_metrics
+
+    store = ModelStore(args.store)
+    version = store.publish(args.model, args.name, metrics=read_metrics(args.model))
+    if args.promote and store.alias(args.name) != version:
+        store.promote(args.name, version)
+    print(
+        f"published {args.model} as {args.name} version {version} in {args.store} "
+        f"(production: {store.alias(args.name)})"
+    )
+    return 0
+
+
+def _promote(args) -> int:
+    from deepcast.serving.store import ModelStore
+
+    store = ModelStore(args.store, create=False)
+    if args.rollback:
+        version = store.rollback(args.name)
+        print(f"rolled {args.name} back to version {version}")
+    else:
+        previous = store.promote(args.name, args.version)
+        print(f"{args.name}: production is version {args.version} (was {previous})")
+    return 0
+
+
+def _serve(args) -> int:
+    import os
+
+    from deepcast.errors import ConfigError
+    from deepcast.serving.security import read_keys
+    from deepcast.serving.store import ModelStore
+
+    try:
+        import uvicorn
+    except ImportError:
+        from deepcast.errors import MissingExtraError
+
+        raise MissingExtraError("deepcast serve needs uvicorn: pip install uvicorn") from None
+    if args.workers < 1:
+        raise ConfigError(f"--workers must be at least 1. Received: {args.workers}")
+    ModelStore(args.store, create=False)  # ConfigError now, not in every worker
+    keys = read_keys(args.api_key_file)
+    if not keys:
+        logger.warning("no API key (--api-key-file or DEEPCAST_API_KEY): writes are disabled")
+    os.environ["DEEPCAST_STORE"] = str(args.store.resolve())
+    os.environ["DEEPCAST_MAX_BODY_BYTES"] = str(args.max_body_bytes)
+    if args.api_key_file is not None:
+        os.environ["DEEPCAST_API_KEY_FILE"] = str(args.api_key_file.resolve())
+    uvicorn.run(
+        "deepcast.serving.app:app_from_env",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level="info",
+        # A worker imports torch and Keras before it answers the supervisor's health check;
+        # uvicorn's default 5 s restarts it in a loop on a busy machine.
+        timeout_worker_healthcheck=60,
+    )
+    return 0
 
 
 if __name__ == "__main__":

@@ -17,9 +17,10 @@ import numpy as np
 import pandas as pd
 
 from deepcast import _backend, _params, models
-from deepcast.data.encoding import FeatureEncoder
+from deepcast.data.encoding import FeatureEncoder, calendar_features
+from deepcast.data.regularity import future_timestamps
 from deepcast.data.validation import check_timestamps, validate_frame
-from deepcast.data.windows import Scaler, sliding_windows
+from deepcast.data.windows import Scaler, sliding_windows, with_known_future
 from deepcast.errors import ConfigError, DataError, NotFittedError
 from deepcast.evaluation import baselines, metrics, scoring
 from deepcast.evaluation.guard import pointwise_loss
@@ -146,13 +147,29 @@ class Forecaster:
     def point_loss(self) -> str:
         """The loss the point forecast is judged by against the baselines (start, guard): the
         training loss, or for a head the one its location minimises (median: mae, mean: mse)."""
-        return heads.point_loss(self.loss)
+        return heads.point_loss(self.training_loss)
 
     @property
     def head(self) -> heads.Head:
         """What the model forecasts per step: a point, quantiles or a distribution (the loss
         decides; models/heads.py)."""
-        return heads.for_loss(self.loss, self.quantiles)
+        return heads.for_loss(self.training_loss, self.quantiles)
+
+    @property
+    def training_loss(self) -> str:
+        """`loss`, or the family's own `default_loss` when `loss` is left at "mse" and the
+        family has no point output (deepar: "student_t")."""
+        if self.loss == "mse":
+            family = type(models.configure(self.model_spec))
+            if "point" not in family.outputs:
+                return family.default_loss or self.loss
+        return self.loss
+
+    @property
+    def _uses_start(self) -> bool:
+        """`baseline_start`, unless the family samples its forecast from its own network
+        (deepar: nothing can be added outside it)."""
+        return self.baseline_start and not self.model_config_.autoregressive
 
     @property
     def model_name(self) -> str:
@@ -209,8 +226,10 @@ class Forecaster:
         )
         self.model_config_ = self.configured_model()  # bad model options fail before any work
         check_timestamps(train_data, "train")
+        # A family reading known-future inputs gets the calendar of its forecast steps.
+        calendar = self.calendar or self.model_config_.future_inputs
         self.encoder_ = FeatureEncoder.fit(
-            train_data, self.target, self.features, calendar=self.calendar
+            train_data, self.target, self.features, calendar=calendar
         )
         frame = validate_frame(
             self.encoder_.transform(train_data, "train"),
@@ -232,7 +251,7 @@ class Forecaster:
             val_windows = self._windows(joined)
 
         # The ridge first: it is scored beside the model, and may be the model's start.
-        self.linear_baseline_ = baselines.LinearBaseline().fit(x, y)
+        self.linear_baseline_ = baselines.LinearBaseline().fit(self._past(x), y)
         _backend.seed_everything(self.seed)
         self.model_ = models.build(
             self.model_config_,
@@ -240,10 +259,11 @@ class Forecaster:
             len(self.feature_names_),
             self.horizon,
             window_norm=self.window_norm,
-            baseline_start=self.baseline_start,
+            baseline_start=self._uses_start,
             head=self.head,
+            future_columns=self.future_columns_,
         )
-        self.start_ = self._set_start(val_windows) if self.baseline_start else None
+        self.start_ = self._set_start(val_windows) if self._uses_start else None
         logger.info(
             "training %s on %d windows (%d validation)",
             self.model_name,
@@ -260,7 +280,7 @@ class Forecaster:
             learning_rate=self.learning_rate,
             patience=self.patience,
             seed=self.seed,
-            loss=self.loss,
+            loss=self.training_loss,
             quantiles=self.head.quantiles or None,
             lr_patience=self.lr_patience,
             time_limit=time_limit,
@@ -276,6 +296,7 @@ class Forecaster:
         target = frame[self.target].to_numpy()
         self.mase_scale_ = metrics.mase_scale(target, self.seasonal_period_)
         self.train_end_ = frame.index[-1]
+        self._record_preparation(train_data, frame)
         self.validation_check_ = None
         if validation is not None:
             self.validation_check_ = self._validation_check(validation, train_data)
@@ -296,7 +317,7 @@ class Forecaster:
         losses = {}
         if val_windows is not None:
             x, y = val_windows
-            flat = np.asarray(x, dtype=np.float64).reshape(len(x), -1)  # [n, L * F], lag-major
+            flat = np.asarray(self._past(x), dtype=np.float64).reshape(len(x), -1)  # [n, L * F]
             for name, (coef, intercept) in forms.items():
                 error = flat @ coef.T + intercept - y
                 losses[name] = float(np.mean(pointwise_loss(self.point_loss, error)))
@@ -603,22 +624,25 @@ class Forecaster:
         batch_size: int = 1024,
         verbose: bool | None = None,
         output: float | str | None = None,
+        **options,
     ):
         """Attribute forecasts on `data` to each (lag, feature) cell of their input windows.
 
         Explains the forecast for step `horizon_step` (1 = t+1) at every origin of `data`, or
-        at the newest `max_windows` origins. `baseline` is "zeros" (the training mean, in
-        scaled space), "blur" (the window blurred in time) or an array. Returns an
+        at the newest `max_windows` origins, with `method`: "integrated_gradients" (`steps`
+        path points), "saliency", "gradient_x_input", "smoothgrad", "occlusion", "shap", or
+        "attention" for a model that declares it (`dc.explain.names()` lists them; `options`
+        go to the method, e.g. `samples=200` for shap). `baseline` is "zeros" (the training
+        mean, in scaled space), "blur" (the window blurred in time) or an array. Returns an
         `Explanation`; `e.values` has shape (windows, lookback, features). With an output
         head, `output` picks what is explained: None the point forecast (median or mean), a
         forecast quantile (`output=0.9`) or a distribution's "scale".
         """
-        from deepcast.explain import Explanation, integrated_gradients
+        from deepcast.explain import methods
 
-        if method.replace("-", "_") != "integrated_gradients":
-            raise ConfigError(
-                f"unknown explanation method {method!r}; available: integrated_gradients"
-            )
+        family = methods.resolve(method)  # ConfigError naming the methods for an unknown one
+        if family.name == "integrated_gradients":
+            options = {"steps": steps, **options}
         if not 1 <= horizon_step <= self.horizon:
             raise ConfigError(
                 f"horizon_step must be in 1..{self.horizon}. Received: horizon_step={horizon_step}"
@@ -628,16 +652,40 @@ class Forecaster:
         x = self._input_windows(frame)
         if max_windows is not None:
             x = x[-max_windows:]
-        result = integrated_gradients(
+        if self.future_columns_ is not None:
+            # The forecast steps' known rows are held at their values: only the lookback rows
+            # are explained, and attributions over them stay complete.
+            from deepcast.explain.baselines import resolve_baseline
+
+            past = np.asarray(self._past(x), dtype=np.float32)
+            baseline = np.concatenate(
+                [resolve_baseline(baseline, past), np.asarray(x[:, self.lookback :], "float32")],
+                axis=1,
+            )
+        e = methods.explain(
             heads.output_model(self.model_, self.head, output),
             x,
-            baseline=baseline,
-            steps=steps,
+            family.name,
+            feature_names=self.feature_names_,
             output_index=horizon_step - 1,
+            baseline=baseline,
+            spec=self.model_config_,
             batch_size=batch_size,
             verbose=verbose,
+            **options,
         )
-        return Explanation.from_ig(result, self.feature_names_)
+        # Windows of a family that reads known-future inputs carry the forecast steps' rows
+        # after the lookback rows; the explanation is of the lookback rows (lag >= 1).
+        return e.first_rows(self.lookback)
+
+    def interpret(self, data: pd.DataFrame, max_windows: int | None = None):
+        """What a tft model used for its forecasts at every origin of `data`: an
+        `Interpretation` with `encoder_variables` (mean selection weight per past input, by
+        column name), `decoder_variables` (per known-future input) and `attention` (per
+        forecast step, over lags), and `.plot()`. ConfigError for other models."""
+        from deepcast.explain.interpretation import interpret
+
+        return interpret(self, data, max_windows)
 
     def decompose(self, data: pd.DataFrame):
         """Split the forecasts at every origin of `data` (as `predict(data)`) into the trend and
@@ -688,9 +736,21 @@ class Forecaster:
             )
 
     def _frame(self, data: pd.DataFrame, source: str) -> pd.DataFrame:
-        """Validate `data` and return exactly the fitted columns, in the fitted order."""
+        """Validate `data` and return exactly the fitted columns, in the fitted order. Raw rows
+        (records, a time column, a finer step) are first prepared as the training rows were."""
         self._check_fitted()
+        preparation = getattr(self, "preparation_", None)
+        if preparation is not None:
+            data = preparation.apply(data, self.target, self.input_columns[1:], source)
         return self._validated(data, source)
+
+    def _record_preparation(self, train_data: pd.DataFrame, frame: pd.DataFrame) -> None:
+        """Keep how the training rows were prepared and their fingerprint (saved with the
+        model, so it forecasts from raw rows; deepcast/preparation.py)."""
+        from deepcast.preparation import Preparation, fingerprint
+
+        self.preparation_ = Preparation.record(train_data, self.input_columns)
+        self.fingerprint_ = fingerprint(frame)
 
     def _validated(self, data: pd.DataFrame, source: str) -> pd.DataFrame:
         encoded = self.encoder_.transform(data, source)
@@ -716,16 +776,44 @@ class Forecaster:
             raise ConfigError("seasonal_period must not be an empty list")
         return [int(p) for p in periods]
 
+    @property
+    def future_columns_(self) -> list[int] | None:
+        """The input columns known ahead (calendar) for a family that reads known-future
+        inputs; None for every other family."""
+        if not self.model_config_.future_inputs:
+            return None
+        calendar = set(self.encoder_.calendar_columns())
+        return [i for i, name in enumerate(self.feature_names_) if name in calendar]
+
     def _windows(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         scaled = self.scaler_.transform(frame.to_numpy())  # [T, F], target is column 0
-        return sliding_windows(scaled, scaled[:, 0], self.lookback, self.horizon)
+        x, y = sliding_windows(scaled, scaled[:, 0], self.lookback, self.horizon)
+        return self._with_known_future(x, frame), y
 
     def _input_windows(self, frame: pd.DataFrame) -> np.ndarray:
-        """Every full input window of `frame`: [T - lookback + 1, lookback, F], a view."""
+        """Every full input window of `frame`: [T - lookback + 1, lookback, F], a view (with
+        the forecast steps' known rows appended, [.., lookback + horizon, F], for a family
+        that reads known-future inputs)."""
         scaled = self.scaler_.transform(frame.to_numpy())
-        return np.lib.stride_tricks.sliding_window_view(scaled, self.lookback, axis=0).swapaxes(
-            1, 2
+        x = np.lib.stride_tricks.sliding_window_view(scaled, self.lookback, axis=0)
+        return self._with_known_future(x.swapaxes(1, 2), frame)
+
+    def _with_known_future(self, x: np.ndarray, frame: pd.DataFrame) -> np.ndarray:
+        columns = self.future_columns_
+        if columns is None:
+            return x
+        steps = future_timestamps(frame.index, self.horizon, source="data")
+        calendar = calendar_features(frame.index.append(steps), self.encoder_.calendar)
+        names = [self.feature_names_[c] for c in columns]
+        known = np.zeros((len(frame) + self.horizon, len(self.feature_names_)), np.float32)
+        known[:, columns] = (calendar[names].to_numpy() - self.scaler_.mean[columns]) / (
+            self.scaler_.scale[columns]
         )
+        return with_known_future(x, known, self.lookback, self.horizon)
+
+    def _past(self, x: np.ndarray) -> np.ndarray:
+        """The lookback rows of windows (without any known-future rows)."""
+        return x[:, : self.lookback]
 
     def _predict_windows(self, x: np.ndarray) -> np.ndarray:
         """Point forecasts [N, H] in original units."""

@@ -1,13 +1,22 @@
-"""Save and load a fitted Forecaster: `model.keras` plus `forecaster.json`. No pickle.
+"""Save and load a fitted Forecaster: `model.keras`, `forecaster.json` and `manifest.json`.
+No pickle.
 
 A saved directory is written in a temporary sibling and renamed into place, so a crash or
-Ctrl-C while saving never leaves a half-written model where a good one was.
+Ctrl-C while saving never leaves a half-written model where a good one was. `forecaster.json`
+holds what predicting needs, including how raw rows were prepared (`preparation.py`), so a
+loaded forecaster forecasts from raw rows without any flags repeated; `manifest.json` says
+what made the model (versions, input schema, a fingerprint of the training data, metrics) for
+the model store and for people, and is never needed to predict.
+
+>>> f.save("model"); dc.Forecaster.load("model").predict(raw_rows)
 """
 
 from __future__ import annotations
 
 import json
+import platform
 import zipfile
+from datetime import datetime, timezone
 from pathlib import Path
 
 import keras
@@ -20,12 +29,14 @@ from deepcast.data.windows import Scaler
 from deepcast.errors import ModelFileError
 from deepcast.evaluation.baselines import LinearBaseline
 from deepcast.evaluation.guard import ValidationCheck
+from deepcast.preparation import Preparation
 from deepcast.training import TrainingHistory
 from deepcast.uncertainty.conformal import SplitConformal
 
 FORMAT_VERSION = 1
 MODEL_FILE = "model.keras"
 STATE_FILE = "forecaster.json"
+MANIFEST_FILE = "manifest.json"
 
 
 def save_forecaster(forecaster, path: str | Path) -> Path:
@@ -50,11 +61,14 @@ def save_forecaster(forecaster, path: str | Path) -> Path:
         if forecaster.validation_check_ is None
         else forecaster.validation_check_.to_json(),
         "conformal": None if conformal is None else conformal.to_dict(),
+        "preparation": _preparation(forecaster).to_json(),
     }
+    manifest = build_manifest(forecaster)
 
     def fill(directory: Path) -> None:
         forecaster.model_.save(directory / MODEL_FILE)
         _atomic.write_json(directory / STATE_FILE, state)
+        _atomic.write_json(directory / MANIFEST_FILE, manifest)
 
     return _atomic.replace_directory(path, fill)
 
@@ -87,6 +101,8 @@ def load_forecaster(path: str | Path, forecaster_class):
         forecaster.validation_check_ = None if check is None else ValidationCheck.from_json(check)
         scores = state.get("conformal")  # absent in files saved before intervals
         forecaster.conformal_ = None if scores is None else SplitConformal.from_dict(scores)
+        # Absent in files saved before serving: raw rows then only need their time column.
+        forecaster.preparation_ = Preparation.from_json(state.get("preparation"))
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelFileError(f"{path / STATE_FILE}: incomplete or invalid ({exc})") from None
     if "model_config" in state and state["model_config"] != forecaster.model_config_.config:
@@ -94,7 +110,10 @@ def load_forecaster(path: str | Path, forecaster_class):
             f"{path / STATE_FILE}: model_config {state['model_config']} does not match the "
             f"model's params {forecaster.model_config_.config}"
         )
-    expected = (None, forecaster.lookback, len(forecaster.feature_names_))
+    rows = forecaster.lookback + (
+        forecaster.horizon if forecaster.model_config_.future_inputs else 0
+    )
+    expected = (None, rows, len(forecaster.feature_names_))  # known-future rows: known_future.py
     if tuple(model.input_shape) != expected:
         raise ModelFileError(
             f"{path / MODEL_FILE}: model input {model.input_shape} does not match "
@@ -102,6 +121,73 @@ def load_forecaster(path: str | Path, forecaster_class):
         )
     forecaster.model_ = model
     return forecaster
+
+
+def _preparation(forecaster) -> Preparation:
+    """The forecaster's recorded preparation; loaded or fitted before it existed: the
+    default (timestamps and columns as they are)."""
+    return getattr(forecaster, "preparation_", None) or Preparation()
+
+
+def build_manifest(forecaster) -> dict:
+    """What made this model, for the model store and for people: deepcast, Keras and backend
+    versions, the input schema, a fingerprint of the training data, metrics, created time."""
+    preparation = _preparation(forecaster)
+    history = forecaster.history_
+    check = forecaster.validation_check_
+    return {
+        "format": FORMAT_VERSION,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "deepcast_version": __version__,
+        "keras_version": keras.__version__,
+        "backend": _backend.name(),
+        "backend_version": _backend_version(),
+        "python_version": platform.python_version(),
+        "model": forecaster.model_name,
+        "target": forecaster.target,
+        "lookback": forecaster.lookback,
+        "horizon": forecaster.horizon,
+        "input_schema": {
+            "time_column": preparation.time_col,
+            "step": preparation.step,
+            "timezone": preparation.tz,
+            "columns": preparation.columns
+            or {column: "number" for column in forecaster.input_columns},
+        },
+        "preparation": preparation.to_json(),
+        "data_fingerprint": getattr(forecaster, "fingerprint_", None),
+        "intervals": getattr(forecaster, "conformal_", None) is not None
+        or not forecaster.head.is_point,
+        "metrics": {
+            "best_epoch": history.best_epoch,
+            "epochs": len(history.epochs),
+            "validation": None if check is None else check.to_json(),
+        },
+    }
+
+
+def read_manifest(path: str | Path) -> dict | None:
+    """The manifest of a saved forecaster directory, or None for one saved before manifests."""
+    file = Path(path) / MANIFEST_FILE
+    if not file.is_file():
+        return None
+    try:
+        manifest = json.loads(file.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelFileError(f"{file}: corrupt JSON ({exc})") from None
+    if not isinstance(manifest, dict):
+        raise ModelFileError(f"{file}: not a deepcast manifest (a JSON object expected)")
+    return manifest
+
+
+def _backend_version() -> str | None:
+    import importlib.metadata
+
+    package = {"torch": "torch", "tensorflow": "tensorflow", "jax": "jax"}.get(_backend.name())
+    try:
+        return importlib.metadata.version(package) if package else None
+    except importlib.metadata.PackageNotFoundError:
+        return None
 
 
 def _current_params(params: dict) -> dict:
@@ -122,8 +208,14 @@ def _read_state(file: Path) -> dict:
         state = json.loads(file.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ModelFileError(f"{file}: corrupt JSON ({exc})") from None
-    if not isinstance(state, dict) or state.get("format") != FORMAT_VERSION:
-        raise ModelFileError(f"{file}: not a deepcast format-{FORMAT_VERSION} forecaster file")
+    if not isinstance(state, dict) or not isinstance(state.get("format"), int):
+        raise ModelFileError(f"{file}: not a deepcast forecaster file (no format number)")
+    if state["format"] != FORMAT_VERSION:
+        raise ModelFileError(
+            f"{file}: not a deepcast format-{FORMAT_VERSION} forecaster file: it was written "
+            f"in format {state['format']} by deepcast {state.get('deepcast_version', '?')}, "
+            f"and this deepcast {__version__} reads format {FORMAT_VERSION}"
+        )
     return state
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from deepcast import _atomic
+from deepcast._jsonable import plain
 from deepcast.data.io import check_length
 from deepcast.data.windows import split
 from deepcast.errors import ConfigError
@@ -45,6 +46,7 @@ class TuningOptions:
     narrow: dict | None = None
     overwrite: bool = False
     tolerance: float = 0.0  # choose the fastest trial within this fraction of the lowest loss
+    address: str | None = None  # a Ray cluster for the ray-asha / ray-pbt tuners
 
 
 def run(
@@ -131,8 +133,19 @@ def run(
         out / "forecast.png",
         forecaster.plot_forecast(test_part, context=history, levels=levels, method=interval_method),
     )
+    _write_interpretation(forecaster, test_part, history, out)
     _atomic.write_json(out / "metrics.json", metrics)
     return RunResult(forecaster, metrics, out, (train_part, val_part, test_part), tuned, selection)
+
+
+def _write_interpretation(forecaster, test_part, history, out: Path) -> None:
+    """Models interpretable by design show what they used: a TFT its variable selection and
+    attention (`interpretation.png`, `interpretation.json`)."""
+    if forecaster.model_name == "tft":
+        context = pd.concat([history.iloc[-forecaster.lookback :], test_part])
+        found = forecaster.interpret(context)
+        _atomic.save_figure(out / "interpretation.png", found.plot())
+        _atomic.write_json(out / "interpretation.json", found.to_dict())
 
 
 def _tune(train_part, val_part, target, forecaster_args, batch_size, options, out):
@@ -152,6 +165,7 @@ def _tune(train_part, val_part, target, forecaster_args, batch_size, options, ou
         epochs=options.epochs,
         batch_size=batch_size,
         tolerance=options.tolerance,
+        address=options.address,
     )
     tuning.write_report(result, out)
     return result
@@ -203,7 +217,7 @@ def explain(
         report["planted_truth"] = [{"feature": f, "lag": lag} for f, lag in truth_cells]
     _atomic.save_figure(out / "attributions.png", e.plot(truth_cells=truth_cells))
     _atomic.save_figure(out / "attributions_window.png", window_figure(e, len(e.values) - 1))
-    _atomic.write_json(out / "attributions.json", _plain(report))
+    _atomic.write_json(out / "attributions.json", plain(report))
     return report
 
 
@@ -224,17 +238,6 @@ def explanation_summary(report: dict, k: int = 5) -> str:
     return "\n".join(lines)
 
 
-def _plain(value):
-    """numpy scalars -> Python numbers, recursively, for JSON."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if hasattr(value, "item"):
-        return value.item()
-    return value
-
-
 def backtest(
     df: pd.DataFrame,
     *,
@@ -250,28 +253,34 @@ def backtest(
     verbose: bool | None = None,
     levels: list[float] | None = None,
     interval_method: str | None = None,
+    ray_address: str | None = None,
 ):
     """Rolling-origin backtest of one configuration; writes `backtest.json` and
     `backtest.png` to `out` and returns the `BacktestResult`. `levels` scores intervals per
-    fold (coverage, width, Winkler, pinball, CRPS; in the aggregate for the model)."""
+    fold (coverage, width, Winkler, pinball, CRPS; in the aggregate for the model).
+    `ray_address` runs the folds as Ray tasks on that cluster ("local": a Ray instance here)."""
     out = Path(out)
     forecaster = Forecaster(target=target, **dict(forecaster_args or {}))
     intervals.check_before_fit(forecaster, levels, interval_method)
-    result = forecaster.backtest(
-        df,
-        folds,
-        retrain=retrain,
-        fold_size=fold_size,
-        epochs=epochs,
-        batch_size=batch_size,
-        verbose=verbose,
-        levels=levels,
-        method=interval_method,
-    )
+    options = {
+        "retrain": retrain,
+        "fold_size": fold_size,
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "verbose": verbose,
+        "levels": levels,
+        "method": interval_method,
+    }
+    if ray_address:
+        from deepcast.evaluation.backtest import backtest as run_backtest
+
+        result = run_backtest(forecaster, df, folds, engine="ray", address=ray_address, **options)
+    else:
+        result = forecaster.backtest(df, folds, **options)
     report = result.to_json()
     report["data"] = {"source": source, "rows": len(df), "start": str(df.index[0])}
     _atomic.save_figure(out / "backtest.png", result.plot())
-    _atomic.write_json(out / "backtest.json", _plain(report))
+    _atomic.write_json(out / "backtest.json", plain(report))
     return result
 
 

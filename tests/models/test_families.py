@@ -13,6 +13,7 @@ import deepcast as dc
 from deepcast import models
 from deepcast.cli import main
 from deepcast.errors import ConfigError
+from deepcast.models import heads
 from deepcast.models.spec import ModelSpec, Option
 
 FAMILIES = models.names()
@@ -85,10 +86,18 @@ def test_every_family_learns_and_is_explained_with_complete_attributions(name, f
     assert e.values.shape == (16, SETTINGS["lookback"], len(forecaster.feature_names_))
     x = np.asarray(e.inputs, dtype="float32")
     baseline = np.zeros_like(x) + np.asarray(e.baseline, dtype="float32")
-    gap = (
-        keras.ops.convert_to_numpy(forecaster.model(x))[:, 1]
-        - keras.ops.convert_to_numpy(forecaster.model(baseline))[:, 1]
-    )
+    if forecaster.future_columns_ is not None:
+        # Known-future rows follow the lookback; explained are the lookback rows, with the
+        # forecast steps' calendar held at its values (known_future.py).
+        full = forecaster._input_windows(forecaster._frame(test, "test"))[-16:]
+        future = np.asarray(full[:, SETTINGS["lookback"] :], dtype="float32")
+        x, baseline = (np.concatenate([part, future], axis=1) for part in (x, baseline))
+
+    def step_2(windows):  # the point forecast of step 2 (a head's location: channel 0)
+        out = keras.ops.convert_to_numpy(forecaster.model(windows))[:, 1]
+        return out if out.ndim == 1 else out[:, 0]
+
+    gap = step_2(x) - step_2(baseline)
     total = e.values.reshape(len(x), -1).sum(axis=1)
     np.testing.assert_allclose(total, gap, atol=0.02 * np.abs(gap).max() + 1e-4)
 
@@ -134,8 +143,12 @@ def test_every_family_declares_dropout_sampling_truthfully(name):
     family = models.spec(name)
     options = {"dropout": 0.3} if "dropout" in family.option_names() else {}
     keras.utils.set_random_seed(0)
-    model = models.build(name, 24, 3, 2, options)
-    x = np.random.default_rng(0).normal(size=(16, 24, 3)).astype("float32")
+    known = {"future_columns": [2]} if family.future_inputs else {}  # column 2: a calendar one
+    if "point" not in family.outputs:  # deepar: its own distribution head
+        known["head"] = heads.for_loss(family.default_loss)
+    model = models.build(name, 24, 3, 2, options, **known)
+    rows = 24 + 2 if family.future_inputs else 24
+    x = np.random.default_rng(0).normal(size=(16, rows, 3)).astype("float32")
     a, b = (keras.ops.convert_to_numpy(model(x, training=True)) for _ in range(2))
     c, d = (keras.ops.convert_to_numpy(model(x, training=False)) for _ in range(2))
     np.testing.assert_array_equal(c, d)

@@ -116,3 +116,26 @@ def test_hyperband_promotes_the_best_to_more_epochs(tmp_path):
 def test_bayesian_fits_its_model_after_the_initial_points(tmp_path):
     trials = run(tmp_path, algorithm="bayesian", max_trials=4)
     assert len(trials) == 4 and all(t["status"] == "COMPLETED" for t in trials)
+
+
+def test_conditional_entries_appear_only_when_their_condition_holds(tmp_path):
+    from deepcast.tuning.space import SearchSpace
+
+    space = SearchSpace.from_json(
+        {
+            "model": ["lstm", "transformer"],
+            "units": {"type": "int", "low": 8, "high": 32, "when": {"model": ["lstm"]}},
+            "heads": {"values": [2, 4], "when": {"model": ["transformer"]}},
+            "learning_rate": {"type": "float", "low": 1e-4, "high": 1e-2, "log": True},
+        }
+    )
+    seen = []
+
+    def objective(hp, epochs, seed):
+        seen.append(hp)
+        return TrialOutcome(hp["learning_rate"], epochs, epochs)
+
+    search(space, objective, algorithm="random", max_trials=8, epochs=1, seed=0, directory=tmp_path)
+    assert {hp["model"] for hp in seen} == {"lstm", "transformer"}
+    for hp in seen:
+        assert set(hp) == {"model", "learning_rate", "units" if hp["model"] == "lstm" else "heads"}

@@ -11,6 +11,7 @@ from deepcast.tuning.space import (
     Float,
     Int,
     SearchSpace,
+    check_for_model,
     default_space,
     parse_assignments,
     tunable_names,
@@ -142,3 +143,20 @@ def test_keras_tuner_mapping_keeps_types():
     assert next(p for p in hp.space if p.name == "units").sampling == "log"
     typed = space.typed({**{p.name: p.default for p in hp.space}, "window_norm": 1})
     assert typed["window_norm"] is True and isinstance(typed["layers"], int)
+
+
+def test_a_conditional_entry_round_trips_and_must_follow_its_condition():
+    spec = {
+        "model": ["lstm", "transformer"],
+        "heads": {"type": "choice", "values": [2, 4], "when": {"model": ["transformer"]}},
+    }
+    space = SearchSpace.from_json(spec)
+    assert SearchSpace.from_json(space.to_json()) == space
+    assert space.to_json()["heads"]["when"] == {"model": ["transformer"]}
+    assert space.active("heads", {"model": "transformer"})
+    assert not space.active("heads", {"model": "lstm"})
+    with pytest.raises(ConfigError, match="must be an entry listed before it"):
+        SearchSpace.from_json({"heads": spec["heads"], "model": spec["model"]})
+    with pytest.raises(ConfigError, match="transformer has no hyperparameter 'units'"):
+        check_for_model(SearchSpace.from_json({**spec, "units": [8, 16]}), "lstm")
+    check_for_model(space, "lstm")  # heads only for the transformer: fine

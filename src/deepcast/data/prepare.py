@@ -71,4 +71,7 @@ def prepare(
             df = fill_missing_timestamps(df, freq, source=source)
     if fill:
         df = fill_flags(df)  # empty resampling bins of a flag or category
-    return validate_frame(df, target, features, source=source, fill=fill, categorical=True)
+    out = validate_frame(df, target, features, source=source, fill=fill, categorical=True)
+    # Recorded by `Forecaster.fit` and saved with the model (deepcast/preparation.py).
+    out.attrs["deepcast.preparation"] = {"resample": resample, "how": how, "fill": fill}
+    return out

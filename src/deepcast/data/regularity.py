@@ -68,6 +68,13 @@ def infer_frequency(index: pd.DatetimeIndex) -> str | None:
     return pd.tseries.frequencies.to_offset(step).freqstr
 
 
+def future_timestamps(index: pd.DatetimeIndex, steps: int, source: str = "data"):
+    """The `steps` timestamps after the end of `index`, at its regular step (calendar aware:
+    month starts stay month starts). DataError when the step cannot be inferred."""
+    freq = _require_frequency(index, None, source)
+    return pd.date_range(index[-1], periods=steps + 1, freq=freq, name=index.name)[1:]
+
+
 def _require_frequency(index: pd.DatetimeIndex, freq: str | None, source: str) -> str:
     freq = freq or infer_frequency(index)
     if freq is None:

@@ -98,3 +98,20 @@ def context_windows(history: np.ndarray, future: np.ndarray, lookback: int) -> n
     """Prepend the last `lookback` rows of `history` to `future`, so that the first forecast
     of the future part can be made from rows the model has already seen."""
     return np.concatenate([history[-lookback:], future], axis=0)
+
+
+def with_known_future(past: np.ndarray, known: np.ndarray, lookback: int, horizon: int):
+    """Append to each window the rows of its forecast steps, holding only what is known ahead.
+
+    past (N, lookback, F) windows of a series of T rows; known (T + horizon, F): for every row
+    of the series and `horizon` rows beyond its end, the values known in advance (calendar
+    features) and zero in every observed column, so no future observation can reach a model.
+    Window i gets rows i + lookback .. i + lookback + horizon - 1 of `known`.
+
+    -> (N, lookback + horizon, F), a copy.
+    """
+    future = np.lib.stride_tricks.sliding_window_view(known[lookback:], horizon, axis=0)
+    future = future.swapaxes(1, 2)[: len(past)]  # [N, horizon, F]
+    if len(future) < len(past):
+        raise DataError(f"known-future rows end before the last window: {len(known)} rows")
+    return np.concatenate([past, future.astype(past.dtype)], axis=1)

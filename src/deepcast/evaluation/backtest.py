@@ -7,6 +7,12 @@ Nothing at or after a block's first row reaches that fold's training or scaling.
 
 >>> result = backtest(dc.Forecaster("y", lookback=48), df, folds=5, epochs=20)
 >>> result.aggregate["model"]["mae"]["mean"]
+
+`engine="ray"` trains and scores the folds as Ray tasks, one fold per task, on a local Ray
+instance or the cluster at `address=`; each task trains with this process's torch thread
+count, so the metrics are those of the local run for the same seeds.
+
+>>> backtest(dc.Forecaster("y", lookback=48), df, folds=5, engine="ray", address="head:6379")
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from deepcast import _params
-from deepcast.errors import DataError
+from deepcast.errors import ConfigError, DataError
 from deepcast.evaluation.baselines import strongest_baseline
 
 logger = logging.getLogger(__name__)
@@ -117,6 +123,8 @@ def backtest(
     verbose: bool | None = None,
     levels: list[float] | None = None,
     method: str | None = None,
+    engine: str = "local",
+    address: str | None = None,
 ) -> BacktestResult:
     """Backtest an (unfitted) `forecaster` configuration over expanding-window folds.
 
@@ -124,11 +132,21 @@ def backtest(
     rows; `retrain=False` fits once on the first fold's and scores that model on every fold.
     `forecaster` itself is never fitted or changed. `levels` scores intervals by `method` in
     every fold (each fold's model calibrated on its own validation rows), as `evaluate` does.
+    `engine="ray"` runs each fold as a Ray task (locally, or on the cluster at `address`).
     """
     forecaster.check_params()
     _params.check("backtest", {"val": val}, {"val": _params.fraction(low_inclusive=False)})
+    if engine not in ("local", "ray"):
+        raise ConfigError(f"backtest engine must be local or ray. Received: engine={engine!r}")
+    if address is not None and engine != "ray":
+        raise ConfigError("a Ray address needs engine='ray'")
     bounds = fold_bounds(len(df), folds, fold_size, val)
     _check_fits(bounds[0], forecaster.lookback, forecaster.horizon, len(df))
+    fit_args = {"epochs": epochs, "batch_size": batch_size, "verbose": verbose}
+    score_args = {"levels": levels, "method": method}
+    remote = None
+    if engine == "ray" and retrain:
+        remote = _ray_folds(forecaster, df, bounds, fit_args, score_args, address)
     results, fitted, current, trained_on = [], [], None, None
     for k, bound in enumerate(bounds, start=1):
         test_part = df.iloc[slice(*bound.test)]
@@ -145,11 +163,10 @@ def backtest(
                 fit_part.index[-1],
                 len(val_part),
             )
-            start = time.perf_counter()
-            current = type(forecaster)(**forecaster.get_params()).fit(
-                fit_part, validation=val_part, epochs=epochs, batch_size=batch_size, verbose=verbose
-            )
-            seconds = time.perf_counter() - start
+            if remote is not None:
+                current, seconds, scores, node = remote[k - 1]
+            else:
+                current, seconds = _fit_fold(forecaster, df, bound, fit_args)
             trained_on = {
                 "train_start": str(fit_part.index[0]),
                 "train_end": str(fit_part.index[-1]),
@@ -158,9 +175,8 @@ def backtest(
                 "epochs_trained": len(current.history_.epochs),
             }
         fitted.append(current)
-        scores = current.evaluate(
-            test_part, history=df.iloc[: bound.test[0]], levels=levels, method=method
-        )
+        if remote is None:
+            scores = _score_fold(current, df, bound, score_args)
         results.append(
             {
                 "fold": k,
@@ -171,6 +187,7 @@ def backtest(
                 "rows": {**trained_on["rows"], "test": len(test_part)},
                 "retrained": trained_now,
                 "fit_seconds": seconds,
+                **({"node": node} if remote is not None else {}),  # the Ray node that ran it
                 "metrics": scores,
             }
         )
@@ -184,10 +201,63 @@ def backtest(
         "val": val,
         "epochs": epochs,
         "batch_size": batch_size,
+        "engine": engine,
         "params": forecaster.get_params(),
         "rows": len(df),
     }
     return BacktestResult(results, aggregate, settings, last, fitted)
+
+
+def _fit_fold(forecaster, df: pd.DataFrame, bound: FoldBounds, fit_args: dict):
+    """A fresh copy of `forecaster` fitted on the fold's rows, and the seconds it took."""
+    start = time.perf_counter()
+    fitted = type(forecaster)(**forecaster.get_params()).fit(
+        df.iloc[slice(*bound.fit)], validation=df.iloc[slice(*bound.validation)], **fit_args
+    )
+    return fitted, time.perf_counter() - start
+
+
+def _score_fold(fitted, df: pd.DataFrame, bound: FoldBounds, score_args: dict) -> dict:
+    test_part = df.iloc[slice(*bound.test)]
+    return fitted.evaluate(test_part, history=df.iloc[: bound.test[0]], **score_args)
+
+
+def _fold_task(forecaster, df, bound, fit_args, score_args, threads):
+    """One fold on a Ray worker: the same fit and scoring as the local loop."""
+    import torch
+
+    torch.set_num_threads(threads)  # this process's count: same arithmetic, same metrics
+    import ray
+
+    fitted, seconds = _fit_fold(forecaster, df, bound, fit_args)
+    node = ray.get_runtime_context().get_node_id()
+    return fitted, seconds, _score_fold(fitted, df, bound, score_args), node
+
+
+def _ray_folds(forecaster, df, bounds, fit_args, score_args, address) -> list[tuple]:
+    """Every fold as a Ray task (one CPU each); [(fitted, seconds, scores, node)] in order."""
+    import ray
+    import torch
+
+    started = not ray.is_initialized()
+    if started:
+        try:
+            ray.init(address=address, log_to_driver=False, include_dashboard=False)
+        except (ConnectionError, ValueError, RuntimeError) as exc:
+            first = (str(exc).strip().splitlines() or [""])[0]
+            raise ConfigError(f"cannot reach the Ray cluster at {address!r}: {first}") from None
+    try:
+        task = ray.remote(num_cpus=1)(_fold_task)
+        shared = ray.put(df)
+        threads = torch.get_num_threads()
+        fit_args = {**fit_args, "verbose": False}
+        logger.info("backtest: %d folds as Ray tasks", len(bounds))
+        return ray.get(
+            [task.remote(forecaster, shared, b, fit_args, score_args, threads) for b in bounds]
+        )
+    finally:
+        if started:
+            ray.shutdown()
 
 
 def _check_fits(first: FoldBounds, lookback: int, horizon: int, n_rows: int) -> None:

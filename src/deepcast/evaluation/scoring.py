@@ -50,7 +50,7 @@ def scored_forecasts(forecaster, data: pd.DataFrame, history: pd.DataFrame | Non
     target = frame[forecaster.target].to_numpy()
     x = forecaster._input_windows(frame)[origins - (forecaster.lookback - 1)]
     steps = np.arange(1, forecaster.horizon + 1)
-    linear = forecaster.linear_baseline_.predict(x)
+    linear = forecaster.linear_baseline_.predict(forecaster._past(x))
     scored = {
         "frame": frame,
         "windows": x,

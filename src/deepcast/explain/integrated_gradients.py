@@ -23,6 +23,7 @@ import numpy as np
 from deepcast import _backend, _progress
 from deepcast.errors import ConfigError
 from deepcast.explain.baselines import resolve_baseline
+from deepcast.explain.methods import Attribution, Method, register
 from deepcast.explain.quadrature import alphas_and_weights
 
 log = logging.getLogger(__name__)
@@ -149,3 +150,36 @@ def _sum_per_window(total: np.ndarray, window: np.ndarray, values: np.ndarray) -
     """total[window[r]] += values[r], for `window` sorted ascending (runs of equal windows)."""
     starts = np.flatnonzero(np.r_[True, window[1:] != window[:-1]])
     total[window[starts]] += np.add.reduceat(values, starts, axis=0)
+
+
+@register
+class IntegratedGradients(Method):
+    """`integrated_gradients` in the method registry; `diagnostics` carries completeness."""
+
+    name = "integrated_gradients"
+    title = "Integrated Gradients"
+    options = {"steps": 64, "quadrature": "gausslegendre", "blur_sigma": None}
+
+    def attribute(self, inputs: np.ndarray, output_index: int = 0, baseline="zeros"):
+        result = integrated_gradients(
+            self.model,
+            inputs,
+            baseline=baseline,
+            steps=self.config["steps"],
+            method=self.config["quadrature"],
+            output_index=output_index,
+            batch_size=self.batch_size,
+            blur_sigma=self.config["blur_sigma"],
+            verbose=self.verbose,
+        )
+        return Attribution(
+            result.attributions,
+            baseline=result.baseline,
+            forecast=result.forecast,
+            diagnostics={
+                "completeness_delta": result.completeness_delta,
+                "relative_gap": result.relative_gap,
+                "quadrature": result.method,
+                "steps": result.steps,
+            },
+        )

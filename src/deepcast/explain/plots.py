@@ -40,21 +40,34 @@ class Attributions(Protocol):
     def forecast(self) -> np.ndarray: ...  # [n], scaled
 
     @property
-    def baseline_forecast(self) -> np.ndarray: ...  # [n], scaled
+    def baseline_forecast(self) -> np.ndarray | None: ...  # [n], scaled; None: no baseline
+
+    @property
+    def method(self) -> str: ...
+
+    @property
+    def title(self) -> str: ...  # the method for people
+
+    @property
+    def feature_axis(self) -> bool: ...  # False: lags only (attention)
 
 
 def heatmap_figure(
     explanation: Attributions, truth_cells: Sequence[tuple[str | int, int]] | None = None
 ) -> Figure:
-    """Lag x feature heatmap of mean |attribution|, newest lag on the right.
+    """Lag x feature heatmap of mean |attribution|, newest lag on the right, titled by method.
 
     `truth_cells` lists known drivers as (feature name or index, lag); each gets a box, so a
-    synthetic series' planted ground truth can be checked by eye.
+    synthetic series' planted ground truth can be checked by eye. A method without a feature
+    axis (attention) gets one row, "all features".
 
     >>> heatmap_figure(e, truth_cells=[("x1", 3)]).savefig("attributions.png")
     """
     e = explanation
     cells = aggregation.by_cell(e.values).T  # [L, F] -> [F, L]: features down, lags across
+    names = list(e.feature_names)
+    if not _has_features(e):
+        cells, names = cells[:1], ["all features"]
     n_features, n_lags = cells.shape
     fig = Figure(
         figsize=(max(6.0, 0.16 * n_lags + 2.5), max(2.5, 0.45 * n_features + 1.5)),
@@ -64,16 +77,21 @@ def heatmap_figure(
     # Columns are in window order (lag L ... lag 1), so the newest lag lands on the right.
     image = ax.imshow(cells, aspect="auto", cmap="viridis", interpolation="nearest")
     _lag_axis(ax, e.lags)
-    ax.set_yticks(range(n_features), e.feature_names)
+    ax.set_yticks(range(n_features), names)
     ax.set_ylabel("feature")
     fig.colorbar(image, ax=ax, label="mean |attribution|")
     ax.set_title(
-        f"Integrated Gradients, forecast step {e.horizon_step}: "
+        f"{_title(e)}, forecast step {e.horizon_step}: "
         f"mean |attribution| over {len(e.values)} windows"
     )
     if truth_cells:
         for feature, lag in truth_cells:
-            row = e.feature_names.index(feature) if isinstance(feature, str) else int(feature)
+            if not _has_features(e):
+                row = 0
+            elif isinstance(feature, str):
+                row = e.feature_names.index(feature)
+            else:
+                row = int(feature)
             col = int(np.flatnonzero(e.lags == lag)[0])
             box = Rectangle((col - 0.5, row - 0.5), 1, 1, fill=False, edgecolor="red", lw=2)
             ax.add_patch(box)
@@ -117,11 +135,21 @@ def window_figure(explanation: Attributions, i: int) -> Figure:
         ax.set_ylabel(e.feature_names[f])
     _lag_axis(axes[-1], e.lags)
     fig.colorbar(image, ax=list(axes), label="attribution (signed)")
+    reference = getattr(e, "baseline_forecast", None)
+    versus = f"baseline {reference[i]:.3f}, " if reference is not None else ""
     fig.suptitle(
-        f"Window {i}: forecast step {e.horizon_step} = {e.forecast[i]:.3f} "
-        f"(baseline {e.baseline_forecast[i]:.3f}, scaled units)"
+        f"{_title(e)}, window {i}: forecast step {e.horizon_step} = {e.forecast[i]:.3f} "
+        f"({versus}scaled units)"
     )
     return fig
+
+
+def _title(e) -> str:
+    return getattr(e, "title", "") or str(getattr(e, "method", "Integrated Gradients"))
+
+
+def _has_features(e) -> bool:
+    return bool(getattr(e, "feature_axis", True))
 
 
 def _lag_axis(ax, lags: np.ndarray) -> None:

@@ -22,6 +22,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from deepcast.models.known_future import PastRows
+
 PATH = "baseline"
 GATE = "gate"
 
@@ -56,11 +58,14 @@ class AddToLocation(keras.layers.Layer):
 
 
 def with_baseline_path(
-    core: keras.Model, lookback: int, n_features: int, horizon: int
+    core: keras.Model, lookback: int, n_features: int, horizon: int, rows: int | None = None
 ) -> keras.Model:
-    """`core` behind a gate, plus a frozen linear path from the flattened window."""
-    inputs = keras.Input(shape=(lookback, n_features), name="window")
-    flat = keras.layers.Flatten(name="flat_window")(inputs)  # [B, L * F], lag-major
+    """`core` behind a gate, plus a frozen linear path from the flattened window. `rows`: the
+    window's length when it carries known-future rows after the lookback (known_future.py);
+    the linear path reads the lookback rows only."""
+    inputs = keras.Input(shape=(rows or lookback, n_features), name="window")
+    past = inputs if rows is None else PastRows(lookback, name="past_rows")(inputs)
+    flat = keras.layers.Flatten(name="flat_window")(past)  # [B, L * F], lag-major
     linear = keras.layers.Dense(horizon, name=PATH, trainable=False)(flat)  # [B, H]
     network = Gate(name=GATE)(core(inputs))  # [B, H] or [B, H, C]
     outputs = AddToLocation(name="forecast")(linear, network)

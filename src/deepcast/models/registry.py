@@ -77,6 +77,7 @@ def build(
     window_norm: bool = False,
     baseline_start: bool = False,
     head: heads.Head | None = None,
+    future_columns: list[int] | None = None,
 ) -> keras.Model:
     """Build `model` for windows [B, lookback, n_features] -> [B, horizon].
 
@@ -86,6 +87,9 @@ def build(
     baseline by `baseline_start.set_baseline`, plus the network behind a gate, so the
     network learns the baseline's residual (baseline_start.py). `head` (heads.py): the family
     is built for horizon * channels outputs and the model maps to [B, horizon, channels].
+    A family that reads known-future inputs (`future_inputs`) takes windows
+    [B, lookback + horizon, n_features] whose last rows are the forecast steps' known values in
+    the columns `future_columns` (known_future.py); the wrappers read the lookback rows only.
     """
     configured = configure(model, options)
     head = head or heads.Head("point")
@@ -94,16 +98,33 @@ def build(
             f"{configured.name} has no {head.output} output; its outputs: "
             + ", ".join(configured.outputs)
         )
-    core = configured.build(lookback, n_features, horizon * head.channels)
+    rows = None
+    if configured.future_inputs:
+        if not future_columns:
+            raise ConfigError(
+                f"{configured.name} reads known-future inputs (calendar features of the forecast "
+                "steps): it needs timestamps to derive them"
+            )
+        rows = lookback + horizon
+        core = configured.build(
+            lookback,
+            n_features,
+            horizon * head.channels,
+            horizon=horizon,
+            future_columns=list(future_columns),
+        )
+    else:
+        core = configured.build(lookback, n_features, horizon * head.channels)
     core = heads.with_head(core, head, horizon)
     if window_norm:
-        inputs = keras.Input(shape=(lookback, n_features), name="window")
-        x, stats = WindowNormalization(name="window_norm")(inputs)  # [B, L, F], [B, 2]
+        inputs = keras.Input(shape=(rows or lookback, n_features), name="window")
+        norm = WindowNormalization(lookback if rows else None, name="window_norm")
+        x, stats = norm(inputs)  # [B, rows, F], [B, 2]
         kinds = None if head.is_point else head.kinds
         outputs = WindowDenormalization(kinds, name="window_denorm")(core(x), stats)
         core = keras.Model(inputs, outputs, name=f"{core.name}_window_norm")
     if baseline_start:
-        core = with_baseline_path(core, lookback, n_features, horizon)
+        core = with_baseline_path(core, lookback, n_features, horizon, rows)
     return core
 
 

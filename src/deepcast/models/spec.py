@@ -101,6 +101,10 @@ class ModelSpec:
             be sampled by Monte Carlo dropout.
         builder: `builder(lookback, n_features, horizon, **options) -> keras.Model`, mapping
             scaled windows [B, lookback, n_features] to [B, horizon].
+        default_loss: the loss a Forecaster left at its default ("mse") trains with, for a
+            family without point outputs (deepar: "student_t").
+        autoregressive: whether its forecasts are sampled paths of its own network (deepar),
+            which a baseline start outside the network would break.
     """
 
     name: ClassVar[str]
@@ -110,6 +114,8 @@ class ModelSpec:
     future_inputs: ClassVar[bool] = False
     attention: ClassVar[bool] = False
     dropout_sampling: ClassVar[bool] = False
+    default_loss: ClassVar[str | None] = None
+    autoregressive: ClassVar[bool] = False
     builder: ClassVar[Callable[..., keras.Model]]
 
     def __init__(self, **options):
@@ -147,9 +153,12 @@ class ModelSpec:
         valid = ", ".join(cls.option_names()) or "none"
         return f"{cls.name} has no option {name!r}; its options: {valid}"
 
-    def build(self, lookback: int, n_features: int, horizon: int) -> keras.Model:
-        """The Keras model for windows [B, lookback, n_features] -> [B, horizon]."""
-        return type(self).builder(lookback, n_features, horizon, **self.config)
+    def build(self, lookback: int, n_features: int, outputs: int, **known) -> keras.Model:
+        """The Keras model for windows [B, lookback, n_features] -> [B, outputs]. A family with
+        `future_inputs` gets `known`: the forecast's `horizon` (`outputs` is then horizon * the
+        head's channels) and `future_columns`, and reads windows
+        [B, lookback + horizon, n_features] (known_future.py)."""
+        return type(self).builder(lookback, n_features, outputs, **known, **self.config)
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.config.items())

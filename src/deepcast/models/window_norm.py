@@ -23,12 +23,20 @@ class WindowNormalization(keras.layers.Layer):
     >>> window, stats = WindowNormalization()(ops.ones((2, 5, 3)))
     >>> tuple(stats.shape)
     (2, 2)
+
+    `lookback`: the statistics come from the first `lookback` rows only; rows after them are
+    a model's known-future rows (models/known_future.py), whose target column holds no value.
     """
+
+    def __init__(self, lookback: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.lookback = lookback
 
     def call(self, window):
         target = window[:, :, :1]
-        mean = ops.mean(target, axis=1, keepdims=True)  # [B, 1, 1]
-        std = ops.sqrt(ops.var(target, axis=1, keepdims=True) + EPSILON)
+        past = target if self.lookback is None else target[:, : self.lookback]
+        mean = ops.mean(past, axis=1, keepdims=True)  # [B, 1, 1]
+        std = ops.sqrt(ops.var(past, axis=1, keepdims=True) + EPSILON)
         normalised = ops.concatenate([(target - mean) / std, window[:, :, 1:]], axis=-1)
         return normalised, ops.concatenate([mean[:, 0], std[:, 0]], axis=-1)
 
@@ -38,6 +46,9 @@ class WindowNormalization(keras.layers.Layer):
             keras.KerasTensor((batch, lookback, features), dtype=self.compute_dtype),
             keras.KerasTensor((batch, 2), dtype=self.compute_dtype),
         )
+
+    def get_config(self):
+        return {**super().get_config(), "lookback": self.lookback}
 
 
 @keras.saving.register_keras_serializable(package="deepcast")

@@ -1,4 +1,9 @@
-"""Hyperparameter search: one search space, KerasTuner engines, resumable, reported.
+"""Hyperparameter search: one search space, three engines, resumable, reported.
+
+Engines (`engine=`, each in its own module behind the objective of `tuning/objective.py`):
+`"keras_tuner"` (random, hyperband, bayesian; the default), `"optuna"` (tpe, random; pruner
+median or hyperband; the study in SQLite or any database URL) and `"ray"` (asha, pbt; local or
+on the Ray cluster at `address=`). CLI-style names pick both: `algorithm="optuna-tpe"`.
 
 Each trial builds a `Forecaster` with the trial's hyperparameters and fits it on `train` with
 early stopping on `validation`; its score is the best validation loss (scaled units). The
@@ -17,18 +22,16 @@ state lives in `directory`, so running the same call again continues the search.
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import inspect
-import json
 import logging
-import math
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from deepcast import _atomic, _params
+from deepcast import _atomic
 from deepcast.errors import ConfigError
+from deepcast.tuning import checks
+from deepcast.tuning.checks import PRUNERS, SETTINGS_FILE
+from deepcast.tuning.objective import ForecasterObjective
 from deepcast.tuning.result import TuningResult
 from deepcast.tuning.space import (
     Choice,
@@ -39,17 +42,32 @@ from deepcast.tuning.space import (
     default_space,
     parse_assignments,
     plain_model_arguments,
-    trial_arguments,
     tunable_names,
 )
 
 logger = logging.getLogger(__name__)
 
-ALGORITHMS = ("random", "hyperband", "bayesian")
-SETTINGS_FILE = "search.json"
+ALGORITHMS = ("random", "hyperband", "bayesian")  # KerasTuner's, the default engine
+ENGINES = {
+    "keras_tuner": ALGORITHMS,
+    "optuna": ("tpe", "random"),
+    "ray": ("asha", "pbt"),
+}
+# `--tuner` names: engine and algorithm in one word (today's bare names stay KerasTuner's).
+TUNERS = {
+    **{name: ("keras_tuner", name) for name in ALGORITHMS},
+    **{f"keras-{name}": ("keras_tuner", name) for name in ALGORITHMS},
+    "optuna-tpe": ("optuna", "tpe"),
+    "optuna-random": ("optuna", "random"),
+    "ray-asha": ("ray", "asha"),
+    "ray-pbt": ("ray", "pbt"),
+}
 
 __all__ = [
     "ALGORITHMS",
+    "ENGINES",
+    "PRUNERS",
+    "TUNERS",
     "Choice",
     "Float",
     "Int",
@@ -71,7 +89,7 @@ def tune(
     target: str,
     directory: str | Path,
     forecaster_args: dict | None = None,
-    algorithm: str = "random",
+    algorithm: str | None = None,
     max_trials: int | None = 10,
     search_space: SearchSpace | dict | str | Path | None = None,
     narrow: dict | None = None,
@@ -82,6 +100,11 @@ def tune(
     executions_per_trial: int = 1,
     hyperband_factor: int = 3,
     tolerance: float = 0.0,
+    engine: str | None = None,
+    pruner: str | None = None,
+    storage: str | None = None,
+    address: str | None = None,
+    cpus_per_trial: float = 1.0,
 ) -> TuningResult:
     """Search the Forecaster's hyperparameters; return every trial and the best.
 
@@ -103,13 +126,23 @@ def tune(
 
     `directory` holds the search state: the same call again resumes (a trial that was running
     is run again; a larger `max_trials` adds trials); `overwrite=True` starts afresh.
+
+    `engine`: "keras_tuner" (default), "optuna" or "ray"; `algorithm` one of that engine's
+    (`ENGINES`; default random, tpe, asha) or a `TUNERS` name naming both ("optuna-tpe").
+    Optuna: `pruner` "median" (default), "hyperband" or "none" on per-epoch validation loss;
+    `storage` a database URL (default: SQLite `optuna.db` in `directory`). Ray: `address` of
+    a running cluster (default: a local one), `cpus_per_trial` CPUs (and torch threads) each
+    trial holds; ASHA stops poor trials at epochs 1, 3, 9, ...; PBT perturbs learning rate,
+    dropout and batch size and continues better trials' checkpoints.
     """
     forecaster_args = plain_model_arguments(forecaster_args or {})
     TuningResult.check_tolerance(tolerance)
-    _check_arguments(
-        algorithm, max_trials, epochs, batch_size, executions_per_trial, hyperband_factor
+    engine, algorithm = resolve_engine(engine, algorithm)
+    pruner = checks.engine_options(engine, algorithm, pruner, storage, address, cpus_per_trial)
+    checks.arguments(
+        engine, algorithm, max_trials, epochs, batch_size, executions_per_trial, hyperband_factor
     )
-    _check_forecaster_args(forecaster_args)
+    checks.check_forecaster_args(forecaster_args)
     seed = int(forecaster_args.get("seed", 0) if seed is None else seed)
     model = forecaster_args.get("model", "lstm")
     space = resolve_space(
@@ -120,11 +153,13 @@ def tune(
         model=model,
     )
     check_for_model(space, model)
-    _check_lookback_fits(space, train, forecaster_args)
+    checks.lookback_fits(space, train, forecaster_args)
 
     directory = Path(directory)
     settings = {
+        "engine": engine,
         "algorithm": algorithm,
+        "pruner": pruner,
         "search_space": space.to_json(),
         "target": target,
         "forecaster_args": forecaster_args,
@@ -133,36 +168,54 @@ def tune(
         "seed": seed,
         "executions_per_trial": executions_per_trial,
         "hyperband_factor": hyperband_factor,
-        "data": _fingerprint(train, validation),
+        "data": checks.fingerprint(train, validation),
     }
-    _check_resumable(directory, settings, overwrite)
+    checks.resumable(directory, settings, overwrite, checks.started(directory, storage))
     _atomic.write_json(directory / SETTINGS_FILE, {**settings, "max_trials": max_trials})
 
-    from deepcast.tuning import keras_tuner_engine
-
-    objective = _forecaster_objective(train, validation, target, forecaster_args, batch_size)
+    objective = ForecasterObjective(train, validation, target, forecaster_args, batch_size)
     logger.info(
-        "tuning %s: %s search, up to %s trials of at most %d epochs, state in %s",
+        "tuning %s: %s %s search, up to %s trials of at most %d epochs, state in %s",
         target,
+        engine,
         algorithm,
         max_trials if max_trials else "all",
         epochs,
         directory,
     )
+    common = {
+        "algorithm": algorithm,
+        "max_trials": max_trials,
+        "epochs": epochs,
+        "seed": seed,
+        "directory": directory,
+        "overwrite": overwrite,
+    }
     with _quiet("deepcast.forecaster"):
-        trials = keras_tuner_engine.search(
-            space,
-            objective,
-            algorithm=algorithm,
-            max_trials=max_trials,
-            epochs=epochs,
-            seed=seed,
-            directory=directory,
-            overwrite=overwrite,
-            executions_per_trial=executions_per_trial,
-            hyperband_factor=hyperband_factor,
-        )
+        if engine == "optuna":
+            from deepcast.tuning import optuna_engine
+
+            trials = optuna_engine.search(
+                space, objective, pruner=pruner, storage=storage, **common
+            )
+        elif engine == "ray":
+            from deepcast.tuning import ray_engine
+
+            trials = ray_engine.search(
+                space, objective, address=address, cpus_per_trial=cpus_per_trial, **common
+            )
+        else:
+            from deepcast.tuning import keras_tuner_engine
+
+            trials = keras_tuner_engine.search(
+                space,
+                objective,
+                executions_per_trial=executions_per_trial,
+                hyperband_factor=hyperband_factor,
+                **common,
+            )
     return TuningResult(
+        engine=engine,
         algorithm=algorithm,
         trials=trials,
         search_space=space,
@@ -214,120 +267,30 @@ def resolve_space(
     return space
 
 
-# -- the objective: one Forecaster fit per trial ---------------------------------------------
-def _forecaster_objective(train, validation, target, forecaster_args, batch_size):
-    from deepcast.forecaster import Forecaster
-    from deepcast.tuning.keras_tuner_engine import TrialOutcome
+def resolve_engine(engine: str | None, algorithm: str | None) -> tuple[str, str]:
+    """(engine, algorithm) from either or both; ConfigError naming the valid ones.
 
-    def objective(hp: dict, epochs: int, seed: int) -> TrialOutcome:
-        args = {**trial_arguments(forecaster_args, hp), "seed": seed}
-        fit_batch = args.pop("batch_size", batch_size)
-        forecaster = Forecaster(target=target, **args)
-        forecaster.fit(
-            train, validation=validation, epochs=epochs, batch_size=fit_batch, verbose=False
-        )
-        history = forecaster.history_
-        if history.interrupted:  # the training loop keeps Ctrl-C to itself; stop the search
-            raise KeyboardInterrupt
-        losses = np.array([e.get("val_loss", np.nan) for e in history.epochs], dtype=float)
-        score = float(np.nanmin(losses)) if np.isfinite(losses).any() else math.nan
-        return TrialOutcome(score, len(history.epochs), history.best_epoch, history.seconds)
-
-    return objective
-
-
-# -- checks ----------------------------------------------------------------------------------
-def _check_arguments(
-    algorithm, max_trials, epochs, batch_size, executions_per_trial, hyperband_factor
-) -> None:
-    if algorithm not in ALGORITHMS:
+    >>> resolve_engine(None, "optuna-tpe"), resolve_engine("ray", None)
+    (('optuna', 'tpe'), ('ray', 'asha'))
+    """
+    if algorithm in TUNERS and (engine is None or "-" in algorithm):
+        named_engine, named = TUNERS[algorithm]
+        if engine not in (None, named_engine):
+            raise ConfigError(
+                f"tuner {algorithm!r} runs on the {named_engine} engine. "
+                f"Received: engine={engine!r}"
+            )
+        return named_engine, named
+    engine = engine or "keras_tuner"
+    if engine not in ENGINES:
         raise ConfigError(
-            f"tuner must be one of {', '.join(ALGORITHMS)}. Received: tuner={algorithm!r}"
+            f"engine must be one of {', '.join(ENGINES)}. Received: engine={engine!r}"
         )
-    if max_trials is None and algorithm != "hyperband":
-        raise ConfigError(f"{algorithm} search needs max_trials (only hyperband has its own)")
-    values = {
-        "max_trials": max_trials,
-        "epochs": epochs,
-        "batch_size": batch_size,
-        "executions_per_trial": executions_per_trial,
-        "hyperband_factor": hyperband_factor,
-    }
-    rules = {k: _params.positive_int() for k in values}
-    rules["max_trials"] = _params.Rule(int, lambda v: v >= 1, "a positive integer or None")
-    rules["hyperband_factor"] = _params.Rule(int, lambda v: v >= 2, "an integer >= 2")
-    _params.check("tune", values, rules)
-
-
-def _check_forecaster_args(forecaster_args: dict) -> None:
-    from deepcast.forecaster import Forecaster
-
-    accepted = set(inspect.signature(Forecaster).parameters) - {"target"}
-    unknown = sorted(set(forecaster_args) - accepted)
-    if unknown:
-        raise ConfigError(
-            f"tune: unknown Forecaster argument {unknown[0]!r}; accepted: "
-            f"{', '.join(sorted(accepted))}"
-        )
-
-
-def _forecaster_defaults() -> dict:
-    from deepcast.forecaster import Forecaster
-
-    parameters = inspect.signature(Forecaster).parameters.values()
-    defaults = {p.name: p.default for p in parameters if p.default is not inspect.Parameter.empty}
-    return json.loads(json.dumps(defaults))
-
-
-def _check_lookback_fits(space: SearchSpace, train: pd.DataFrame, forecaster_args: dict):
-    if "lookback" not in space:
-        return
-    longest = space.max_value("lookback")
-    needed = longest + forecaster_args.get("horizon", 1) + 1
-    if len(train) < needed:
-        raise ConfigError(
-            f"search space: lookback up to {longest} needs at least {needed} training rows; "
-            f"the training part has {len(train)}. Narrow it, e.g. --tune lookback=12,24"
-        )
-
-
-def _check_resumable(directory: Path, settings: dict, overwrite: bool) -> None:
-    """A search continues only with the same settings: otherwise its old trials would be
-    scored on other data or another space, and mixing them would be silently wrong."""
-    path = directory / SETTINGS_FILE
-    from deepcast.tuning.keras_tuner_engine import PROJECT
-
-    started = (directory / PROJECT / "oracle.json").exists()
-    if overwrite or not started or not path.exists():
-        return
-    try:
-        previous = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return  # unreadable: KerasTuner's own state decides
-    current = json.loads(json.dumps(settings))  # tuples -> lists, as stored
-    # An argument spelled out at its default is the same search as one left out (searches
-    # saved before a Forecaster argument existed stay resumable).
-    defaults = _forecaster_defaults()
-    for state in (previous, current):
-        state["forecaster_args"] = {**defaults, **(state.get("forecaster_args") or {})}
-    changed = [k for k in current if previous.get(k) != current[k]]
-    if changed:
-        raise ConfigError(
-            f"{directory}: holds a search with a different {', '.join(changed)}; "
-            "pass --overwrite (overwrite=True) to start afresh, or use another run directory"
-        )
-
-
-def _fingerprint(train: pd.DataFrame, validation: pd.DataFrame) -> dict:
-    digest = hashlib.sha256()
-    for part in (train, validation):
-        digest.update(pd.util.hash_pandas_object(part, index=True).to_numpy().tobytes())
-        digest.update(",".join(map(str, part.columns)).encode())
-    return {
-        "train_rows": len(train),
-        "validation_rows": len(validation),
-        "sha256": digest.hexdigest()[:16],
-    }
+    algorithm = algorithm or ENGINES[engine][0]
+    if algorithm not in ENGINES[engine]:
+        valid = ENGINES[engine] if engine != "keras_tuner" else tuple(TUNERS)
+        raise ConfigError(f"tuner must be one of {', '.join(valid)}. Received: tuner={algorithm!r}")
+    return engine, algorithm
 
 
 def _seasonal_period(train: pd.DataFrame | None) -> int | None:

@@ -25,14 +25,13 @@ import logging
 import math
 import time
 import warnings
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import keras_tuner
 from keras_tuner.engine import base_tuner
 
 from deepcast.errors import DeepcastError
+from deepcast.tuning.objective import Objective, TrialOutcome  # noqa: F401 (re-exported)
 from deepcast.tuning.space import Choice, Float, Int, SearchSpace
 
 logger = logging.getLogger(__name__)
@@ -41,18 +40,9 @@ OBJECTIVE = "val_loss"
 PROJECT = "keras_tuner"  # KerasTuner's project folder inside the tuning directory
 
 
-@dataclass
-class TrialOutcome:
-    """What one training run reports: its best validation loss and how it got there."""
-
-    score: float
-    epochs_trained: int = 0
-    best_epoch: int | None = None
-    train_seconds: float | None = None  # inside the training loop only: no data set-up
-
-
-# (hyperparameters, epochs, seed) -> outcome; raises KeyboardInterrupt to stop the search.
-Objective = Callable[[dict, int, int], TrialOutcome]
+def started(directory: str | Path) -> bool:
+    """Whether `directory` holds a KerasTuner search (the resume check of tuning.tune)."""
+    return (Path(directory) / PROJECT / "oracle.json").exists()
 
 
 class _UserError(keras_tuner.errors.FatalError):
@@ -67,18 +57,26 @@ def hyperparameters(space: SearchSpace) -> keras_tuner.HyperParameters:
     """
     hp = keras_tuner.HyperParameters()
     for p in space:
-        sampling = "log" if getattr(p, "log", False) else "linear"
-        if isinstance(p, Int):
-            hp.Int(p.name, p.low, p.high, step=p.step, sampling=sampling, default=p.default)
-        elif isinstance(p, Float):
-            hp.Float(p.name, p.low, p.high, step=p.step, sampling=sampling, default=p.default)
-        elif len(p.values) == 1:
-            hp.Fixed(p.name, p.values[0])
-        elif isinstance(p.values[0], bool):  # KerasTuner's Choice turns bools into 0/1
-            hp.Boolean(p.name, default=bool(p.default))
-        else:
-            hp.Choice(p.name, list(p.values), default=p.default)
+        with contextlib.ExitStack() as scopes:
+            for other, allowed in p.when:  # a conditional entry: active under its parents
+                scopes.enter_context(hp.conditional_scope(other, list(allowed)))
+            _declare(hp, p)
     return hp
+
+
+def _declare(hp: keras_tuner.HyperParameters, p) -> None:
+    """Declare one entry of the space on `hp` (in the current conditional scope)."""
+    sampling = "log" if getattr(p, "log", False) else "linear"
+    if isinstance(p, Int):
+        hp.Int(p.name, p.low, p.high, step=p.step, sampling=sampling, default=p.default)
+    elif isinstance(p, Float):
+        hp.Float(p.name, p.low, p.high, step=p.step, sampling=sampling, default=p.default)
+    elif len(p.values) == 1:
+        hp.Fixed(p.name, p.values[0])
+    elif isinstance(p.values[0], bool):  # KerasTuner's Choice turns bools into 0/1
+        hp.Boolean(p.name, default=bool(p.default))
+    else:
+        hp.Choice(p.name, list(p.values), default=p.default)
 
 
 def make_oracle(
@@ -234,6 +232,7 @@ class DeepcastTuner(base_tuner.BaseTuner):
 def trials_table(tuner: DeepcastTuner) -> list[dict]:
     """Every trial, in start order, as plain JSON values."""
     rows = []
+    elapsed = 0.0
     for number, trial_id in enumerate(tuner.oracle.start_order, start=1):
         trial = tuner.oracle.get_trial(trial_id)
         record = tuner.records.get(trial_id, {})
@@ -251,6 +250,8 @@ def trials_table(tuner: DeepcastTuner) -> list[dict]:
                 "epochs_trained": record.get("epochs_trained"),
                 "best_epoch": record.get("best_epoch"),
                 "seconds_per_epoch": record.get("seconds_per_epoch"),
+                # Trials run one after another: a trial ends when the ones before it and it did.
+                "finished_at": round(elapsed := elapsed + (record.get("seconds") or 0.0), 3),
                 **({"message": _last_line(trial.message)} if trial.message else {}),
                 # Hyperband: this trial re-runs an earlier one's hyperparameters with more epochs.
                 **({"promoted_from": promoted} if promoted else {}),

@@ -1,8 +1,9 @@
 """What a search leaves in the run directory: `tuning.json` and `tuning.png`.
 
 The figure is a `matplotlib.figure.Figure` (never pyplot, so no global state is touched): on
-top the score of every trial in order with the running best; below, one small panel per
-hyperparameter with each trial's score against its value, so its effect can be read off.
+top the score of every trial in order with the running best; then the best loss reached
+against wall time (the engines' common yardstick); below, one small panel per hyperparameter
+with each trial's score against its value, so its effect can be read off.
 
 >>> json_path, png_path = write_report(result, "runs/x")
 """
@@ -42,8 +43,8 @@ def tuning_figure(result: TuningResult) -> Figure:
     names = list(result.search_space.names)
     ncols = min(3, max(1, len(names)))
     nrows = math.ceil(len(names) / ncols)
-    fig = Figure(figsize=(4.2 * ncols, 3.6 + 2.8 * nrows), layout="constrained")
-    grid = fig.add_gridspec(1 + nrows, ncols, height_ratios=[1.3] + [1.0] * nrows)
+    fig = Figure(figsize=(4.2 * ncols, 6.4 + 2.8 * nrows), layout="constrained")
+    grid = fig.add_gridspec(2 + nrows, ncols, height_ratios=[1.3, 1.0] + [1.0] * nrows)
     done = result.completed
     best = result.best
     budgets = sorted({t.get("epochs") for t in done})
@@ -51,8 +52,11 @@ def tuning_figure(result: TuningResult) -> Figure:
 
     ax = fig.add_subplot(grid[0, :])
     _score_per_trial(ax, result, done, colors)
+    over_time = fig.add_subplot(grid[1, :])
+    best_over_time(over_time, result.trials, label=result.search_name)
+    over_time.legend(loc="upper right", fontsize="small")
     for i, name in enumerate(names):
-        panel = fig.add_subplot(grid[1 + i // ncols, i % ncols])
+        panel = fig.add_subplot(grid[2 + i // ncols, i % ncols])
         _score_against(panel, result, name, done, best, colors)
         if i % ncols == 0:
             panel.set_ylabel(f"{OBJECTIVE} (scaled)")
@@ -64,6 +68,28 @@ def tuning_figure(result: TuningResult) -> Figure:
             summary += f", the fastest within {result.percent} of the lowest"
     fig.suptitle(f"Hyperparameter search of {result.target}: {summary}")
     return fig
+
+
+def best_over_time(ax: Axes, trials: list[dict], label: str, color=None) -> None:
+    """The lowest validation loss reached against wall time since the search began: one
+    step line per search, so engines can share one panel (benchmarks/tuning_engines.py).
+    Pruned trials count toward the time, not the loss."""
+    done = [t for t in trials if t.get("finished_at") is not None]
+    points = sorted(
+        (t["finished_at"], t["score"])
+        for t in done
+        if t["status"] == "COMPLETED" and t["score"] is not None
+    )
+    if points:
+        times = [p[0] for p in points]
+        running = np.minimum.accumulate([p[1] for p in points])
+        end = max(t["finished_at"] for t in done)
+        ax.step([*times, end], [*running, running[-1]], where="post", label=label, color=color)
+        ax.scatter(times, running, s=10, color=ax.lines[-1].get_color())
+    ax.set_title("Best validation loss over wall time")
+    ax.set_xlabel("seconds since the search began")
+    ax.set_ylabel(f"best {OBJECTIVE} (scaled)")
+    ax.grid(True, alpha=0.3)
 
 
 def _budget_colors(budgets: list) -> dict:
@@ -92,7 +118,7 @@ def _score_per_trial(ax: Axes, result: TuningResult, done: list[dict], colors: d
         _maybe_log(ax, [t["score"] for t in done], axis="y")
         ax.legend(loc="upper right", fontsize="small")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_title(f"Validation loss per trial ({result.algorithm} search)")
+    ax.set_title(f"Validation loss per trial ({result.search_name} search)")
     ax.set_xlabel("trial number (in the order run)")
     ax.set_ylabel(f"{OBJECTIVE} (scaled)")
     ax.grid(True, alpha=0.3)
@@ -102,6 +128,9 @@ def _score_against(
     ax: Axes, result: TuningResult, name: str, done: list[dict], best: dict | None, colors: dict
 ) -> None:
     param = result.search_space[name]
+    done = [t for t in done if name in t["hyperparameters"]]  # a conditional entry: where set
+    if best is not None and name not in best["hyperparameters"]:
+        best = None
     values = [t["hyperparameters"][name] for t in done]
     scores = [t["score"] for t in done]
     categorical = isinstance(param, Choice)

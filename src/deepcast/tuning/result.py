@@ -24,9 +24,10 @@ class TuningResult:
 
     `trials`: one dict per trial in start order — `trial_id`, `number`, `hyperparameters`,
     `score` (best validation loss, scaled units; None unless completed), `status`
-    ("COMPLETED", "FAILED", ...), `seconds`, `epochs` (budget), `epochs_trained`,
-    `best_epoch`, `seconds_per_epoch` (time inside the training loop per epoch trained, over
-    every execution of the trial).
+    (objective.STATUSES: "COMPLETED", "PRUNED", "FAILED", ...; KerasTuner may add its own),
+    `seconds`, `epochs` (budget), `epochs_trained`, `best_epoch`, `seconds_per_epoch` (time
+    inside the training loop per epoch trained, over every execution of the trial),
+    `finished_at` (seconds from the search's start to the trial's end).
 
     `tolerance` chooses between accuracy and training cost: 0 (the default) makes the trial
     with the lowest validation loss the best; 0.02 makes the best the trial that trains
@@ -48,6 +49,7 @@ class TuningResult:
     directory: Path
     settings: dict = field(default_factory=dict)
     tolerance: float = 0.0
+    engine: str = "keras_tuner"  # which engine ran the search (tuning.ENGINES)
 
     def __post_init__(self):
         self.check_tolerance(self.tolerance)
@@ -65,6 +67,11 @@ class TuningResult:
         """Completed trials, best first (ties keep the earlier trial)."""
         done = [t for t in self.trials if t["status"] == "COMPLETED" and t["score"] is not None]
         return sorted(done, key=lambda t: (t["score"], t["number"]))
+
+    @property
+    def search_name(self) -> str:
+        """ "random" for KerasTuner's (as always), "optuna tpe", "ray pbt" for the others."""
+        return self.algorithm if self.engine == "keras_tuner" else f"{self.engine} {self.algorithm}"
 
     @property
     def percent(self) -> str:
@@ -125,6 +132,7 @@ class TuningResult:
         """Plain JSON: what `tuning.json` holds."""
         best, lowest = self.best, self.lowest
         return {
+            "engine": self.engine,
             "algorithm": self.algorithm,
             "objective": {"name": OBJECTIVE, "direction": "min"},
             "selection": {
@@ -177,7 +185,7 @@ class TuningResult:
         if len(rows) > k:
             shown += " and the chosen one"
         lines = [
-            f"{shown} by validation loss ({self.algorithm} search; lower is better; * = chosen"
+            f"{shown} by validation loss ({self.search_name} search; lower is better; * = chosen"
             + (
                 f": fastest per epoch within {self.percent} of the lowest):"
                 if self.tolerance

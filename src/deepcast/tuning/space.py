@@ -19,6 +19,14 @@ The default space of the LSTM (`default_space(24)`, hourly data), as JSON — al
 Shorthands: a list is a choice (`"lookback": [24, 48]`), a plain value is fixed
 (`"batch_size": 64`), `null` removes the entry (the run's own value is used).
 
+Conditional entries: `"when": {"NAME": [values]}` samples an entry only when an earlier entry
+took one of those values; otherwise the trial leaves it out (the model's own default holds).
+With `model` tuned too, an option of one family is searched only for that family:
+
+    {"model": ["lstm", "transformer"],
+     "units": {"type": "int", "low": 16, "high": 128, "when": {"model": ["lstm"]}},
+     "heads": {"type": "choice", "values": [2, 4], "when": {"model": ["transformer"]}}}
+
 >>> space = default_space(24).narrow(units=(16, 64), lookback=[24, 48], batch_size=64)
 >>> space["units"]
 Int(name='units', low=16, high=64, log=True, step=None, default=None)
@@ -46,6 +54,7 @@ class Int:
     log: bool = False
     step: int | None = None
     default: int | None = None
+    when: tuple = ()  # ((name, (values...)), ...): sampled only when each holds
 
 
 @dataclass(frozen=True)
@@ -58,6 +67,7 @@ class Float:
     log: bool = False
     step: float | None = None
     default: float | None = None
+    when: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -67,6 +77,7 @@ class Choice:
     name: str
     values: tuple
     default: object = None
+    when: tuple = ()
 
 
 Param = Int | Float | Choice
@@ -74,12 +85,19 @@ Param = Int | Float | Choice
 # Training settings every model shares: their value kind, which values the Forecaster accepts.
 # A model's own options (units, filters, patch_len, ...) come from its family's declaration.
 TRAINING: dict[str, tuple[type, object, str]] = {
+    "model": (str, lambda v: _is_model(v), "a registered model name (see `deepcast models`)"),
     "lookback": (int, lambda v: v >= 1, "a positive integer"),
     "batch_size": (int, lambda v: v >= 1, "a positive integer"),
     "learning_rate": (float, lambda v: v > 0, "a positive number"),
     "window_norm": (bool, lambda v: True, "true or false"),
     "loss": (str, lambda v: v in ("mse", "mae", "huber"), "one of mse, mae, huber"),
 }
+
+
+def _is_model(name: str) -> bool:
+    from deepcast import models
+
+    return name in models.REGISTRY
 
 
 def tunable_names(model: str | None = None) -> tuple[str, ...]:
@@ -134,8 +152,14 @@ class SearchSpace:
         for param in self.params:
             if param.name in seen:
                 raise ConfigError(f"search space: {param.name!r} is given twice")
-            seen.add(param.name)
             _check(param, "search space")
+            for condition, _ in param.when:
+                if condition not in seen:
+                    raise ConfigError(
+                        f'search space: "{param.name}": its condition names {condition!r}, '
+                        "which must be an entry listed before it"
+                    )
+            seen.add(param.name)
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -174,7 +198,19 @@ class SearchSpace:
         >>> default_space(24).typed({"layers": 2.0, "units": 32, ...})["layers"]
         2
         """
-        return {name: _kind(name, "search space")[0](values[name]) for name in self.names}
+        return {
+            name: _kind(name, "search space")[0](values[name])
+            for name in self.names
+            if name in values or not self[name].when  # an inactive conditional entry: absent
+        }
+
+    def active(self, name: str, values: dict) -> bool:
+        """Whether entry `name` is sampled, given the values chosen for the entries before it.
+
+        >>> space.active("heads", {"model": "transformer"})
+        True
+        """
+        return all(values.get(other) in allowed for other, allowed in self[name].when)
 
     def max_value(self, name: str):
         """The largest value `name` can take, e.g. the longest lookback."""
@@ -189,6 +225,7 @@ class SearchSpace:
             del spec["name"]
             if isinstance(p, Choice):
                 spec["values"] = list(p.values)
+            spec["when"] = {other: list(allowed) for other, allowed in p.when} or None
             # Leave out what is unset; `0` is a value (dropout low), so test identity.
             out[p.name] = {k: v for k, v in spec.items() if v is not None and v is not False}
         return out
@@ -260,13 +297,28 @@ def default_space(seasonal_period: int | None = 24, model: str = "lstm") -> Sear
 
 def check_for_model(space: SearchSpace, model: str, where: str = "search space") -> None:
     """ConfigError for a name in `space` that is neither a training setting nor an option of
-    `model` (e.g. `filters` in a search of an LSTM), naming what `model` can tune."""
-    valid = tunable_names(model)
+    `model` (e.g. `filters` in a search of an LSTM), naming what `model` can tune. When the
+    space tunes `model` itself, each entry must suit every family it is active for."""
+    families = [model]
+    if "model" in space:
+        param = space["model"]
+        families = list(param.values) if isinstance(param, Choice) else [model]
     for name in space.names:
-        if name not in valid:
-            raise ConfigError(
-                f"{where}: {model} has no hyperparameter {name!r}; tunable: {', '.join(valid)}"
-            )
+        if name == "model":
+            continue
+        active = families
+        for other, allowed in space[name].when:
+            if other == "model":
+                active = [m for m in families if m in allowed]
+        for family in active:
+            valid = tunable_names(family)
+            if name not in valid:
+                hint = ' (add "when": {"model": [...]} to search it only for some)'
+                raise ConfigError(
+                    f"{where}: {family} has no hyperparameter {name!r}"
+                    + (hint if len(families) > 1 else "")
+                    + f"; tunable: {', '.join(valid)}"
+                )
 
 
 def trial_arguments(forecaster_args: dict, hyperparameters: dict) -> dict:
@@ -368,21 +420,41 @@ def _from_dict(name: str, spec: dict, where: str) -> Param:
             f'{where}: "{name}": unknown key {unknown[0]!r} for type {kind_name}; '
             f"allowed: {', '.join(sorted(allowed))}"
         )
+    when = _when(name, spec.get("when"), where)
     if cls is Choice:
         if "values" not in spec:
             raise ConfigError(f'{where}: "{name}": a choice needs "values"')
         default = spec.get("default")
-        return _checked(Choice(name, _values(name, spec["values"], where), default), where)
+        values = _values(name, spec["values"], where)
+        return _checked(Choice(name, values, default, when), where)
     for key in ("low", "high"):
         if key not in spec:
             raise ConfigError(f'{where}: "{name}": a range needs "low" and "high"')
     if not isinstance(spec.get("log", False), bool):
         raise ConfigError(f'{where}: "{name}": log must be true or false. Received: {spec["log"]}')
     fields = {k: v for k, v in spec.items() if k != "type"}
+    fields["when"] = when
     for key in ("low", "high", "step", "default"):
         if fields.get(key) is not None:
             fields[key] = _number(name, key, fields[key], int if cls is Int else float, where)
     return _checked(cls(name, **fields), where)
+
+
+def _when(name: str, spec, where: str) -> tuple:
+    """`{"model": ["transformer"], "layers": 2}` -> (("model", ("transformer",)), ...)."""
+    if spec is None:
+        return ()
+    if not isinstance(spec, dict) or not spec:
+        raise ConfigError(
+            f'{where}: "{name}": when must be an object of NAME -> values, e.g. '
+            f'{{"model": ["transformer"]}}. Received: {spec!r}'
+        )
+    out = []
+    for other, allowed in spec.items():
+        _kind(other, where)
+        allowed = allowed if isinstance(allowed, (list, tuple)) else [allowed]
+        out.append((other, tuple(allowed)))
+    return tuple(out)
 
 
 def _checked(param: Param, where: str) -> Param:

@@ -19,10 +19,18 @@ def interval_report(forecaster, scored: dict, levels: list, method: str, history
     "baselines": {"seasonal_naive": {...}}} on the forecasts of `scored`
     (evaluation/scoring.py)."""
     actual = scored["actual"]
-    point, bands = intervals.intervals(
-        forecaster, scored["windows"], levels, method, actual=actual, seed=forecaster.seed
-    )
+    if method == "samples":  # sample paths (deepar): intervals and CRPS from the same draws
+        draws = intervals.path_draws(
+            forecaster, scored["windows"], intervals.PATH_SAMPLES, forecaster.seed
+        )
+        point, bands = intervals.sample_intervals(draws, levels)
+    else:
+        point, bands = intervals.intervals(
+            forecaster, scored["windows"], levels, method, actual=actual, seed=forecaster.seed
+        )
     report = {"method": method, **_scores(actual, point, bands)}
+    if method == "samples":
+        report["crps"] = probabilistic.crps_samples(actual, draws)
     past = _history_target(forecaster, history)
     period = forecaster.seasonal_period_
     if past is not None and len(past) > period + forecaster.horizon:
