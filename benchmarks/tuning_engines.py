@@ -211,7 +211,7 @@ def main() -> None:
         "goal": goal,
     }
     _atomic.write_json(RESULTS / "tuning_engines.json", json.loads(json.dumps(payload)))
-    (RESULTS / "tuning_engines.md").write_text(markdown(summary, goal, args), encoding="utf-8")
+    _atomic.write_text(RESULTS / "tuning_engines.md", markdown(summary, goal, args))
     _atomic.save_figure(RESULTS / "tuning_engines.png", figure(summary))
     print(markdown(summary, goal, args))
 
@@ -379,7 +379,7 @@ def backtest_on_cluster(folds: int, seed: int) -> None:
         "machine, shared with other jobs; the cluster's time includes each worker importing "
         "Keras and torch).",
     ]
-    (RESULTS / "tuning_engines_backtest.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    _atomic.write_text(RESULTS / "tuning_engines_backtest.md", "\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

@@ -435,6 +435,12 @@ class Forecaster:
         from deepcast.uncertainty.anomalies import anomalies
 
         self._check_fitted()
+        if self.future_columns_ is not None:
+            # The detector re-forecasts from cleaned lookback windows it builds itself.
+            raise ConfigError(
+                f"anomalies is not available for {self.model_name} yet (a model with "
+                "known-future inputs); flag anomalies with another family, e.g. model='lstm'"
+            )
         frame = self._frame(data, "data")
         self._check_rows(len(frame), "data", minimum=self.lookback + 1)
         return anomalies(self, frame, level)

@@ -207,12 +207,17 @@ def explain(
     `attributions_window.png` (the newest forecast, signed)."""
     from deepcast.explain.faithfulness import deletion_check
     from deepcast.explain.plots import window_figure
+    from deepcast.models import heads
 
     out = Path(out)
     e = forecaster.explain(data, steps=steps, max_windows=max_windows, verbose=verbose)
     report = e.to_dict()
     report["top_cells"] = e.top_cells(10).to_dict(orient="records")
-    report["deletion_check"] = deletion_check(forecaster.model, e, k=5, seed=forecaster.seed)
+    windows = forecaster._input_windows(forecaster._frame(data, "data"))  # as the model reads
+    if max_windows is not None:
+        windows = windows[-max_windows:]
+    model = heads.output_model(forecaster.model, forecaster.head)
+    report["deletion_check"] = deletion_check(model, e, k=5, seed=forecaster.seed, windows=windows)
     if truth_cells is not None:
         report["planted_truth"] = [{"feature": f, "lag": lag} for f, lag in truth_cells]
     _atomic.save_figure(out / "attributions.png", e.plot(truth_cells=truth_cells))

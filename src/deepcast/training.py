@@ -353,7 +353,10 @@ class _KerasProgress(keras.callbacks.Callback):
         if "learning_rate" in record:  # set by ReduceLROnPlateau: the rate this epoch ran at
             record["lr"] = record.pop("learning_rate")
         _log_epoch(self.bar, self.record_history, record)
-        last = epoch + 1 == self.settings.epochs if self.settings is not None else True
+        # The last report also when early stopping (which runs before this callback) or the
+        # time limit ends training here, so an engine scores the trial instead of pruning it.
+        ending = self.model.stop_training or time.perf_counter() > self.deadline
+        last = epoch + 1 == self.settings.epochs or ending if self.settings is not None else True
         if self.settings is not None and _stop_requested(
             self.settings, record, lambda: self._snapshot(epoch + 1), last
         ):
@@ -398,7 +401,7 @@ def _train_keras(model, x, y, validation, settings: _Settings, bar, history):
         stopper = keras.callbacks.EarlyStopping(
             patience=settings.patience, restore_best_weights=True, verbose=0
         )
-        callbacks.append(stopper)
+        callbacks.insert(0, stopper)  # before the progress callback, which reads its verdict
     if settings.lr_patience:
         plateau = keras.callbacks.ReduceLROnPlateau(
             factor=LR_FACTOR, patience=settings.lr_patience, min_delta=0.0, verbose=0

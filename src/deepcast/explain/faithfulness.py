@@ -18,26 +18,36 @@ from deepcast.explain.methods import forecasts, rows_per_call
 
 
 def deletion_check(
-    model, explanation: Explanation, k: int = 5, repeats: int = 5, seed: int = 0
+    model,
+    explanation: Explanation,
+    k: int = 5,
+    repeats: int = 5,
+    seed: int = 0,
+    windows: np.ndarray | None = None,
 ) -> dict:
     """Mean |f(x) - f(x with k cells set to baseline)| for the top-k and for random k cells.
 
-    Values are in the model's scaled output units; `ratio` = top / random.
+    Values are in the model's scaled output units; `ratio` = top / random. `windows`: the
+    model's whole input when it is longer than the explained rows (known-future rows after
+    the lookback, models/known_future.py); cells are deleted in the explained rows only.
 
     >>> deletion_check(model, e, k=5)   # {"k": 5, "top_k_change": 0.61, "random_k_change": ...}
     """
     x, b = explanation.inputs, explanation.baseline  # [n, L, F]
+    full = np.asarray(x if windows is None else windows, dtype=np.float32)  # [n, >= L, F]
     n = len(x)
     cells = x[0].size
     k = int(min(max(k, 1), cells))
     column = explanation.horizon_step - 1
-    forecast = _backend.outputs(model, x, column)  # [n]
+    forecast = _backend.outputs(model, full, column)  # [n]
 
     def change_after_deleting(chosen: np.ndarray) -> float:  # chosen [n, k] flat cell ids
         deleted = x.reshape(n, cells).copy()
         rows = np.arange(n)[:, None]
         deleted[rows, chosen] = b.reshape(n, cells)[rows, chosen]
-        moved = _backend.outputs(model, deleted.reshape(x.shape), column)
+        changed = full.copy()
+        changed[:, : x.shape[1]] = deleted.reshape(x.shape)
+        moved = _backend.outputs(model, changed, column)
         return float(np.mean(np.abs(moved - forecast)))
 
     top = np.argsort(-np.abs(explanation.values).reshape(n, cells), axis=1)[:, :k]  # [n, k]

@@ -64,17 +64,22 @@ def write_explanations(
         for name in names
     }
     model = heads.output_model(forecaster.model, forecaster.head)
+    windows = forecaster._input_windows(forecaster._frame(data, "data"))  # as the model reads
+    if max_windows is not None:
+        windows = windows[-max_windows:]
     per_method = {}
     for name, e in explanations.items():
         entry = e.to_dict()
         entry["top_cells"] = e.top_cells(10).to_dict(orient="records")
-        entry["deletion_check"] = deletion_check(model, e, k=5, seed=forecaster.seed)
+        entry["deletion_check"] = deletion_check(
+            model, e, k=5, seed=forecaster.seed, windows=windows
+        )
         entry["seconds"] = float(e.diagnostics["seconds"])
         per_method[name] = entry
     report = {**per_method[names[0]], "methods": per_method}
     truth_cells = None
     if len(names) > 1 or truth is not None:
-        comparison = score(model, explanations, truth=truth, seed=forecaster.seed)
+        comparison = score(model, explanations, windows=windows, truth=truth, seed=forecaster.seed)
         report["comparison"] = comparison.to_dict()
         truth_cells = comparison.truth_cells
         if len(names) > 1:

@@ -50,9 +50,12 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
         async def start() -> None:
+            def publish_versions() -> None:
+                app.state.metrics.set_active({n: m.version for n, m in registry.active.items()})
+
             await run_in_threadpool(registry.load_all)
-            app.state.metrics.set_active({n: m.version for n, m in registry.active.items()})
-            await registry.watch(watch_seconds)
+            publish_versions()
+            await registry.watch(watch_seconds, after=publish_versions)
 
         task = asyncio.create_task(start())
         task.add_done_callback(_report_failure)

@@ -52,7 +52,10 @@ class Registry:
     def load_all(self) -> None:
         """Load and warm the production version of every model in the store."""
         for name in self.store.names():
-            self._sync(name)
+            try:
+                self._sync(name)
+            except Exception:  # one broken version must not keep every other model unready
+                logger.exception("cannot load the production version of %s", name)
         self.ready = True
 
     def activate(self, name: str, version: str) -> str | None:
@@ -98,8 +101,11 @@ class Registry:
             return None
         return (info.st_mtime_ns, info.st_ino)
 
-    async def watch(self, interval: float) -> None:
-        """Refresh every `interval` seconds, off the event loop, until cancelled."""
+    async def watch(self, interval: float, after=None) -> None:
+        """Refresh every `interval` seconds, off the event loop, until cancelled; `after()`
+        runs after each refresh (the metrics' active versions follow swaps made elsewhere)."""
         while True:
             await asyncio.sleep(interval)
             await run_in_threadpool(self.refresh)
+            if after is not None:
+                after()

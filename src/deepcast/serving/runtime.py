@@ -65,7 +65,8 @@ class ServedModel:
 
     def warm_up(self) -> None:
         f = self.forecaster
-        x = np.zeros((1, f.lookback, len(f.feature_names_)), dtype=np.float32)
+        rows = f.lookback + (f.horizon if f.future_columns_ is not None else 0)
+        x = np.zeros((1, rows, len(f.feature_names_)), dtype=np.float32)
         for _ in range(3):
             self._call(x)
 
@@ -119,10 +120,11 @@ class ServedModel:
         fast = self._fast_window(data)
         if fast is None:
             frame = self.window(data)
-            origin, values = frame.index[-1], frame.to_numpy()
+            # [1, L, F], or [1, L + H, F] with the forecast steps' calendar (known_future.py)
+            origin, x = frame.index[-1], np.asarray(f._input_windows(frame)[-1:], np.float32)
         else:
             origin, values = fast
-        x = f.scaler_.transform(values)[None].astype(np.float32)  # [1, L, F]
+            x = f.scaler_.transform(values)[None].astype(np.float32)  # [1, L, F]
         levels = intervals.checked_levels(levels)
         if levels:
             method = intervals.default_method(f)

@@ -52,10 +52,11 @@ class ModelStore:
 
     def __init__(self, root: str | os.PathLike, create: bool = True):
         self.root = Path(root)
-        if not self.root.is_dir():
-            if not create:
-                raise ConfigError(f"{self.root}: no model store here (not a directory)")
-            self.root.mkdir(parents=True)
+        if self.root.exists() and not self.root.is_dir():
+            raise ConfigError(f"{self.root}: not a directory, so not a model store")
+        if not create and not (self.root / DATABASE).is_file():
+            raise ConfigError(f"{self.root}: no model store here (no {DATABASE}; publish first)")
+        self.root.mkdir(parents=True, exist_ok=True)
         self.db = Database(self.root / DATABASE)
 
     # -- reading ---------------------------------------------------------------------------
@@ -115,7 +116,8 @@ class ModelStore:
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-        self.db.add_event(name, "published", {"version": version, "source": str(source)})
+        # The folder's name only: events are readable without a key, paths are not theirs.
+        self.db.add_event(name, "published", {"version": version, "source": Path(source).name})
         if self.alias(name) is None:
             self.promote(name, version)
         return version

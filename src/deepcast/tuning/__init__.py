@@ -28,7 +28,7 @@ from pathlib import Path
 import pandas as pd
 
 from deepcast import _atomic
-from deepcast.errors import ConfigError
+from deepcast.errors import ConfigError, MissingExtraError
 from deepcast.tuning import checks
 from deepcast.tuning.checks import PRUNERS, SETTINGS_FILE
 from deepcast.tuning.objective import ForecasterObjective
@@ -170,6 +170,7 @@ def tune(
         "hyperband_factor": hyperband_factor,
         "data": checks.fingerprint(train, validation),
     }
+    _require_engine(engine)  # before anything is written
     checks.resumable(directory, settings, overwrite, checks.started(directory, storage))
     _atomic.write_json(directory / SETTINGS_FILE, {**settings, "max_trials": max_trials})
 
@@ -315,3 +316,17 @@ def _quiet(name: str):
         yield
     finally:
         log.setLevel(level)
+
+
+def _require_engine(engine: str) -> None:
+    """MissingExtraError naming what to install when an engine's package is absent."""
+    package = {"optuna": "optuna", "ray": "ray.tune"}.get(engine)
+    if package is None:
+        return
+    import importlib.util
+
+    if importlib.util.find_spec(package.partition(".")[0]) is None:
+        raise MissingExtraError(
+            f"engine {engine!r} needs the {package.partition('.')[0]} package: "
+            "pip install 'deepcast[tuning]'"
+        )

@@ -26,6 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from deepcast import _atomic
 from deepcast.errors import ConfigError
 from deepcast.tuning import objective as states
 from deepcast.tuning.objective import Objective, TrialRecord
@@ -150,7 +151,10 @@ def _write_trial_file(name: str, payload: dict, append: bool = False) -> None:
 
     directory = Path(tune.get_context().get_trial_dir())
     directory.mkdir(parents=True, exist_ok=True)
-    with open(directory / name, "a" if append else "w", encoding="utf-8") as f:
+    if not append:  # whole files appear at once: a reader never parses half of one
+        _atomic.write_text(directory / name, json.dumps(payload) + "\n")
+        return
+    with open(directory / name, "a", encoding="utf-8") as f:
         f.write(json.dumps(payload) + "\n")
 
 
