@@ -7,6 +7,8 @@ from deepcast.errors import DataError
 from deepcast.tuning.keras_tuner_engine import TrialOutcome, hyperband_trials, search
 from deepcast.tuning.space import default_space
 
+from .spaces import CONDITIONAL
+
 SPACE = default_space(24)
 
 
@@ -121,14 +123,7 @@ def test_bayesian_fits_its_model_after_the_initial_points(tmp_path):
 def test_conditional_entries_appear_only_when_their_condition_holds(tmp_path):
     from deepcast.tuning.space import SearchSpace
 
-    space = SearchSpace.from_json(
-        {
-            "model": ["lstm", "transformer"],
-            "units": {"type": "int", "low": 8, "high": 32, "when": {"model": ["lstm"]}},
-            "heads": {"values": [2, 4], "when": {"model": ["transformer"]}},
-            "learning_rate": {"type": "float", "low": 1e-4, "high": 1e-2, "log": True},
-        }
-    )
+    space = SearchSpace.from_json(CONDITIONAL)
     seen = []
 
     def objective(hp, epochs, seed):

@@ -15,6 +15,8 @@ from deepcast.tuning import optuna_engine
 from deepcast.tuning.objective import TrialOutcome
 from deepcast.tuning.space import SearchSpace
 
+from .spaces import CONDITIONAL
+
 SPACE = SearchSpace.from_json(
     {
         "units": {"type": "int", "low": 16, "high": 256, "log": True},
@@ -145,14 +147,7 @@ def test_resumed_study_keeps_finished_trials_and_repeats_none(tmp_path):
 
 
 def test_conditional_entries_are_suggested_only_when_their_condition_holds(tmp_path):
-    space = SearchSpace.from_json(
-        {
-            "model": ["lstm", "transformer"],
-            "units": {"type": "int", "low": 8, "high": 32, "when": {"model": ["lstm"]}},
-            "heads": {"values": [2, 4], "when": {"model": ["transformer"]}},
-            "learning_rate": {"type": "float", "low": 1e-4, "high": 1e-2, "log": True},
-        }
-    )
+    space = SearchSpace.from_json(CONDITIONAL)
     seen = []
 
     def objective(hp, epochs, seed, **kwargs):
