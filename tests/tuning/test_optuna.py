@@ -15,8 +15,6 @@ from deepcast.tuning import optuna_engine
 from deepcast.tuning.objective import TrialOutcome
 from deepcast.tuning.space import SearchSpace
 
-from .spaces import CONDITIONAL
-
 SPACE = SearchSpace.from_json(
     {
         "units": {"type": "int", "low": 16, "high": 256, "log": True},
@@ -147,6 +145,9 @@ def test_resumed_study_keeps_finished_trials_and_repeats_none(tmp_path):
 
 
 def test_conditional_entries_are_suggested_only_when_their_condition_holds(tmp_path):
+    # imported here: search subprocesses of this module import it as a plain script
+    from .spaces import CONDITIONAL
+
     space = SearchSpace.from_json(CONDITIONAL)
     seen = []
 
