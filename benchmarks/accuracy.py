@@ -142,46 +142,28 @@ def tuned_configuration(task: Task, args) -> tuple[dict, int, str, float]:
 
 
 def deepcast_system(task: Task, args, tuned: bool, seed: int) -> tuple[np.ndarray, dict]:
-    train, val, test = task.parts()
-    history = pd.concat([train, val])
     if tuned:
         forecaster_args, batch, detail, search_s = tuned_configuration(task, args)
         forecaster = dc.Forecaster(**{**forecaster_args, "seed": seed})
     else:
         detail, batch = "2x64, defaults", BATCH
         forecaster = dc.Forecaster(task.target, lookback=LOOKBACK, horizon=HORIZON, seed=seed)
-    start = time.perf_counter()
-    forecaster.fit(train, validation=val, epochs=args.epochs, batch_size=batch, verbose=False)
-    fit_s = time.perf_counter() - start
-    start = time.perf_counter()
-    # Forecasts from the last validation row on: row i forecasts test rows i .. i+H-1.
-    forecasts = forecaster.predict(pd.concat([history.iloc[-LOOKBACK:], test]))
-    predict_s = time.perf_counter() - start
-    forecasts = forecasts.to_numpy()[: len(test) - HORIZON + 1]
-    info = {"fit_s": fit_s, "predict_s": predict_s, "detail": detail}
-    info["epochs"] = len(forecaster.history_.epochs)
+    forecasts, info = fit_and_forecast(task, forecaster, args, batch)
+    info["detail"] = detail
     if tuned:
         info["search_s"] = search_s
     return forecasts, info
 
 
-# Model families II next to their NeuralForecast counterparts: deepcast's defaults against the
-# peer's (TFT hidden 128 there, 32 here; both read the calendar of the forecast steps as known
-# future inputs where the model can). `windows_per_s` = training windows x epochs / fit s.
-FAMILIES = {"tft": {}, "nbeats": {}, "deepar": {}}  # deepar: its default Student-t head
-
-
-def deepcast_family_system(task: Task, args, family: str, seed: int) -> tuple[np.ndarray, dict]:
+def fit_and_forecast(task: Task, forecaster, args, batch: int) -> tuple[np.ndarray, dict]:
+    """Fit on train (early stopping on val), then forecast every scored origin; timed."""
     train, val, test = task.parts()
     history = pd.concat([train, val])
-    forecaster = dc.Forecaster(
-        task.target, lookback=LOOKBACK, horizon=HORIZON, model=family, seed=seed,
-        **FAMILIES[family],
-    )  # fmt: skip
     start = time.perf_counter()
-    forecaster.fit(train, validation=val, epochs=args.epochs, batch_size=BATCH, verbose=False)
+    forecaster.fit(train, validation=val, epochs=args.epochs, batch_size=batch, verbose=False)
     fit_s = time.perf_counter() - start
     start = time.perf_counter()
+    # Forecasts from the last validation row on: row i forecasts test rows i .. i+H-1.
     forecasts = forecaster.predict(pd.concat([history.iloc[-LOOKBACK:], test]))
     predict_s = time.perf_counter() - start
     epochs = len(forecaster.history_.epochs)
@@ -191,9 +173,24 @@ def deepcast_family_system(task: Task, args, family: str, seed: int) -> tuple[np
         "predict_s": predict_s,
         "epochs": epochs,
         "windows_per_s": windows * epochs / fit_s,
-        "detail": f"{forecaster.configured_model()!r}, defaults",
     }
     return forecasts.to_numpy()[: len(test) - HORIZON + 1], info
+
+
+# Model families II next to their NeuralForecast counterparts: deepcast's defaults against the
+# peer's (TFT hidden 128 there, 32 here; both read the calendar of the forecast steps as known
+# future inputs where the model can). `windows_per_s` = training windows x epochs / fit s.
+FAMILIES = {"tft": {}, "nbeats": {}, "deepar": {}}  # deepar: its default Student-t head
+
+
+def deepcast_family_system(task: Task, args, family: str, seed: int) -> tuple[np.ndarray, dict]:
+    forecaster = dc.Forecaster(
+        task.target, lookback=LOOKBACK, horizon=HORIZON, model=family, seed=seed,
+        **FAMILIES[family],
+    )  # fmt: skip
+    forecasts, info = fit_and_forecast(task, forecaster, args, BATCH)
+    info["detail"] = f"{forecaster.configured_model()!r}, defaults"
+    return forecasts, info
 
 
 def _calendar(times: pd.DatetimeIndex) -> pd.DataFrame:
