@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint bench accuracy long-horizon clean
+.PHONY: browser postgres demo test lint bench accuracy long-horizon clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -15,10 +15,20 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev,datasets,tuning]"
 	touch $(STAMP)
 
+# The dashboard test drives Debian's chromium and chromedriver (never a downloaded browser).
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+		(apt-get update -qq && apt-get install -y -qq chromium chromium-driver)
+
+# The store tests start a throwaway server from Debian's PostgreSQL binaries (never a download).
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+		(apt-get update -qq && apt-get install -y -qq postgresql)
+
 demo: $(STAMP)
 	$(BIN)/deepcast demo --out runs/demo
 
-test: $(STAMP)
+test: $(STAMP) browser postgres
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)

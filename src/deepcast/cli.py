@@ -634,6 +634,12 @@ def _report(result) -> None:
 
 
 # -- serving: publish, promote, serve ------------------------------------------------------------
+_DATABASE_HELP = (
+    "postgresql://USER@HOST:PORT/DB: the store's database, for servers sharing one store "
+    "(recorded in the store when it is created; default: SQLite in the store)"
+)
+
+
 def _serving_commands(commands) -> None:
     publish = commands.add_parser("publish", help="add a saved model to a model store")
     publish.add_argument("--model", required=True, type=Path, help="a saved model directory")
@@ -642,6 +648,7 @@ def _serving_commands(commands) -> None:
     publish.add_argument(
         "--promote", action="store_true", help="make the new version production at once"
     )
+    publish.add_argument("--database", default=None, help=_DATABASE_HELP)
     publish.set_defaults(handler=_publish)
 
     promote = commands.add_parser(
@@ -661,6 +668,7 @@ def _serving_commands(commands) -> None:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    serve.add_argument("--database", default=None, help=_DATABASE_HELP)
     serve.add_argument(
         "--api-key-file",
         type=Path,
@@ -670,13 +678,50 @@ def _serving_commands(commands) -> None:
     serve.add_argument(
         "--max-body-bytes", type=int, default=2 * 1024 * 1024, help="request body limit"
     )
+    serve.add_argument(
+        "--retrain",
+        choices=("drift", "off"),
+        default="drift",
+        help="retrain a model after a drift alarm (off: record drift only)",
+    )
+    serve.add_argument(
+        "--retrain-rows",
+        type=int,
+        default=None,
+        help="rows after a drift alarm before retraining (default 8 x (lookback + horizon), "
+        "at least 500)",
+    )
+    serve.add_argument(
+        "--retrain-every", type=int, default=None, help="also retrain every that many rows"
+    )
+    serve.add_argument("--retrain-epochs", type=int, default=30, help="epochs of a retraining")
     serve.set_defaults(handler=_serve)
+
+    retrain = commands.add_parser(
+        "retrain",
+        help="refit a served model on its stored observations; promote it only if it wins",
+    )
+    retrain.add_argument("--store", required=True, type=Path)
+    retrain.add_argument("--name", required=True)
+    retrain.add_argument("--since", default=None, help="learn from observations from this time on")
+    retrain.add_argument("--rows", type=int, default=None, help="at most the newest ROWS rows")
+    retrain.add_argument("--epochs", type=int, default=30)
+    retrain.add_argument("--reason", default="manual", help=argparse.SUPPRESS)
+    retrain.add_argument("--job", action="store_true", help=argparse.SUPPRESS)  # the monitor's
+    retrain.set_defaults(handler=_retrain)
+
+    events = commands.add_parser("events", help="a served model's events, oldest first")
+    events.add_argument("--store", required=True, type=Path)
+    events.add_argument("--name", required=True)
+    events.add_argument("--limit", type=int, default=50)
+    events.add_argument("--json", action="store_true", help="JSON lines instead of a table")
+    events.set_defaults(handler=_events)
 
 
 def _publish(args) -> int:
     from deepcast.serving.store import ModelStore, read_metrics
 
-    store = ModelStore(args.store)
+    store = ModelStore(args.store, database=args.database)
     version = store.publish(args.model, args.name, metrics=read_metrics(args.model))
     if args.promote and store.alias(args.name) != version:
         store.promote(args.name, version)
@@ -700,6 +745,54 @@ def _promote(args) -> int:
     return 0
 
 
+def _retrain(args) -> int:
+    from deepcast.serving.retrain import retrain
+    from deepcast.serving.store import ModelStore
+
+    store = ModelStore(args.store, create=False)
+    try:
+        result = retrain(
+            store,
+            args.name,
+            since=args.since,
+            rows=args.rows,
+            epochs=args.epochs,
+            reason=args.reason,
+            verbose=True,
+        )
+    finally:
+        if args.job:  # started by the service's monitor: free its slot for the next one
+            from deepcast.serving.ledger import Ledger
+
+            Ledger(store.db).release_job(args.name)
+    verdict = "promoted" if result["promoted"] else "rejected (production unchanged)"
+    print(
+        f"{args.name}: challenger version {result['challenger']} RMSE "
+        f"{result['challenger_rmse']:.4g} vs champion version {result['champion']} "
+        f"{result['champion_rmse']:.4g} on the newest {result['rows']['holdout']} rows: {verdict}"
+    )
+    return 0
+
+
+def _events(args) -> int:
+    import json
+
+    from deepcast.serving.store import ModelStore, check_name
+
+    store = ModelStore(args.store, create=False)
+    events = store.db.events(check_name(args.name), limit=args.limit)
+    if args.json:
+        for event in events:
+            print(json.dumps(event))
+        return 0
+    if not events:
+        print(f"no events for {args.name} in {args.store}")
+    for event in events:
+        detail = ", ".join(f"{k}={v}" for k, v in event["detail"].items() if v is not None)
+        print(f"{event['time']}  {event['type']:<18} v{event['version'] or '-':<4} {detail}")
+    return 0
+
+
 def _serve(args) -> int:
     import os
 
@@ -715,12 +808,18 @@ def _serve(args) -> int:
         raise MissingExtraError("deepcast serve needs uvicorn: pip install uvicorn") from None
     if args.workers < 1:
         raise ConfigError(f"--workers must be at least 1. Received: {args.workers}")
-    ModelStore(args.store, create=False)  # ConfigError now, not in every worker
+    ModelStore(args.store, create=False, database=args.database)  # ConfigError now
     keys = read_keys(args.api_key_file)
     if not keys:
         logger.warning("no API key (--api-key-file or DEEPCAST_API_KEY): writes are disabled")
     os.environ["DEEPCAST_STORE"] = str(args.store.resolve())
     os.environ["DEEPCAST_MAX_BODY_BYTES"] = str(args.max_body_bytes)
+    os.environ["DEEPCAST_RETRAIN"] = args.retrain
+    os.environ["DEEPCAST_RETRAIN_EPOCHS"] = str(args.retrain_epochs)
+    for key, value in (("ROWS", args.retrain_rows), ("EVERY", args.retrain_every)):
+        if value is not None and value < 1:
+            raise ConfigError(f"--retrain-{key.lower()} must be at least 1. Received: {value}")
+        os.environ[f"DEEPCAST_RETRAIN_{key}"] = "" if value is None else str(value)
     if args.api_key_file is not None:
         os.environ["DEEPCAST_API_KEY_FILE"] = str(args.api_key_file.resolve())
     uvicorn.run(

@@ -211,12 +211,16 @@ class Forecaster:
         batch_size: int = 64,
         verbose: bool | None = None,
         time_limit: float | None = None,
+        warm_start: Forecaster | None = None,
     ) -> Forecaster:
         """Scale on `train_data` only, build the model and train it.
 
         With `validation`, early stopping on validation loss restores the best weights; its
         windows may reach back into the last `lookback` training rows, never the reverse.
         `time_limit` (seconds): no training epoch starts after it (see `training.train`).
+        `warm_start`: a fitted forecaster of the same configuration and inputs whose scaling
+        and weights training starts from (retraining after drift: a few hundred new rows
+        adjust what the old model learned, where they could not teach it from scratch).
         """
         self.check_params()
         _params.check(
@@ -239,7 +243,10 @@ class Forecaster:
         )
         self.feature_names_ = list(frame.columns)  # target first, then the covariates
         self._check_rows(len(frame), "train", minimum=self.lookback + self.horizon + 1)
-        self.scaler_ = Scaler.fit(frame.to_numpy())
+        if warm_start is not None:
+            self._check_warm_start(warm_start)
+        # Warm: the old scaling, so the old weights read the inputs as they were trained to.
+        self.scaler_ = warm_start.scaler_ if warm_start else Scaler.fit(frame.to_numpy())
         self.seasonal_periods_ = self._seasonal_periods(frame.index)
         x, y = self._windows(frame)
 
@@ -264,6 +271,9 @@ class Forecaster:
             future_columns=self.future_columns_,
         )
         self.start_ = self._set_start(val_windows) if self._uses_start else None
+        if warm_start is not None:
+            self.model_.set_weights(warm_start.model_.get_weights())
+            self.start_ = warm_start.start_
         logger.info(
             "training %s on %d windows (%d validation)",
             self.model_name,
@@ -291,8 +301,10 @@ class Forecaster:
         # Conformal scores from the validation windows: intervals out of the box
         # (`calibrate` replaces them with fresher data).
         self.conformal_ = None
+        self.drift_reference_ = None
         if val_windows is not None:
-            self._calibrate_on(joined)
+            errors = self._calibrate_on(joined)
+            self.drift_reference_ = self._drift_reference(frame, errors[:, 0])
         target = frame[self.target].to_numpy()
         self.mase_scale_ = metrics.mase_scale(target, self.seasonal_period_)
         self.train_end_ = frame.index[-1]
@@ -303,6 +315,18 @@ class Forecaster:
             log = logger.warning if self.validation_check_.lost else logger.info
             log("%s", self.validation_check_.message(self.model_name))
         return self
+
+    def _check_warm_start(self, other: Forecaster) -> None:
+        other._check_fitted()
+        mine, theirs = self.get_params(), other.get_params()
+        training_only = ("seed", "learning_rate", "patience", "lr_patience")
+        differ = [k for k in mine if k not in training_only and mine[k] != theirs[k]]
+        if differ or other.feature_names_ != self.feature_names_:
+            what = differ[0] if differ else "inputs"
+            raise ConfigError(
+                f"warm_start must be a forecaster of the same configuration and inputs; "
+                f"its {what} differs: {theirs.get(what, other.feature_names_)!r}"
+            )
 
     def _set_start(self, val_windows) -> dict:
         """Copy the linear baseline with the lowest validation loss (the ridge without
@@ -458,14 +482,30 @@ class Forecaster:
         self._calibrate_on(frame)
         return self
 
-    def _calibrate_on(self, frame: pd.DataFrame) -> None:
+    def _calibrate_on(self, frame: pd.DataFrame) -> np.ndarray:
         """Conformal scores of every window of `frame` whose H targets it holds, against the
-        actuals read from the frame in float64 (not back from the float32 scaled targets)."""
+        actuals read from the frame in float64 (not back from the float32 scaled targets).
+        Returns the errors (actual - forecast) [N, H]."""
         x, _ = self._windows(frame)
         params = self._predict_params(x)
         actual = self._future_actuals(frame)[: len(x)]
         pairs = intervals.quantile_pairs(self, params)
-        self.conformal_ = SplitConformal.fit(actual, self.head.point(params), quantile_pairs=pairs)
+        point = self.head.point(params)
+        self.conformal_ = SplitConformal.fit(actual, point, quantile_pairs=pairs)
+        return actual - point
+
+    def _drift_reference(self, frame: pd.DataFrame, one_step_errors: np.ndarray):
+        """What monitoring compares live data with (monitoring/reference.py): the training
+        rows of the numeric input columns and the validation one-step errors."""
+        from deepcast.monitoring import DriftReference
+
+        columns = [c for c in self.input_columns if c in frame.columns]
+        period = max(self.seasonal_periods_, default=1)
+        try:
+            return DriftReference.build(frame[columns], one_step_errors, period)
+        except DataError as exc:  # e.g. too few validation windows: no drift checks, say so
+            logger.info("no drift reference: %s", exc)
+            return None
 
     def _future_actuals(self, frame: pd.DataFrame) -> np.ndarray:
         """[origins, H]: the actual each forecast of `frame` targets, NaN past its end."""

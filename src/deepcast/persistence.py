@@ -42,6 +42,7 @@ MANIFEST_FILE = "manifest.json"
 def save_forecaster(forecaster, path: str | Path) -> Path:
     forecaster._check_fitted()
     conformal = getattr(forecaster, "conformal_", None)
+    reference = getattr(forecaster, "drift_reference_", None)
     state = {
         "format": FORMAT_VERSION,
         "deepcast_version": __version__,
@@ -61,6 +62,7 @@ def save_forecaster(forecaster, path: str | Path) -> Path:
         if forecaster.validation_check_ is None
         else forecaster.validation_check_.to_json(),
         "conformal": None if conformal is None else conformal.to_dict(),
+        "drift_reference": None if reference is None else reference.to_json(),
         "preparation": _preparation(forecaster).to_json(),
     }
     manifest = build_manifest(forecaster)
@@ -71,6 +73,12 @@ def save_forecaster(forecaster, path: str | Path) -> Path:
         _atomic.write_json(directory / MANIFEST_FILE, manifest)
 
     return _atomic.replace_directory(path, fill)
+
+
+def _drift_reference(stored: dict):
+    from deepcast.monitoring import DriftReference
+
+    return DriftReference.from_json(stored)
 
 
 def load_forecaster(path: str | Path, forecaster_class):
@@ -101,6 +109,8 @@ def load_forecaster(path: str | Path, forecaster_class):
         forecaster.validation_check_ = None if check is None else ValidationCheck.from_json(check)
         scores = state.get("conformal")  # absent in files saved before intervals
         forecaster.conformal_ = None if scores is None else SplitConformal.from_dict(scores)
+        reference = state.get("drift_reference")  # absent in files saved before monitoring
+        forecaster.drift_reference_ = None if reference is None else _drift_reference(reference)
         # Absent in files saved before serving: raw rows then only need their time column.
         forecaster.preparation_ = Preparation.from_json(state.get("preparation"))
     except (KeyError, TypeError, ValueError) as exc:

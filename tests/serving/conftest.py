@@ -57,14 +57,14 @@ def free_port() -> int:
 class Server:
     """`deepcast serve` in a subprocess on 127.0.0.1; `url`, `client`, `stop()`."""
 
-    def __init__(self, store: Path, workers: int = 1, log: Path | None = None):
+    def __init__(self, store: Path, workers: int = 1, log: Path | None = None, options: tuple = ()):
         self.store = store
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = open(log or os.devnull, "w")  # noqa: SIM115 -- closed in stop()
         env = {**os.environ, "DEEPCAST_API_KEY": API_KEY, "OMP_NUM_THREADS": "1"}
         command = [sys.executable, "-m", "deepcast.cli", "serve", "--store", str(store)]
-        command += ["--port", str(self.port), "--workers", str(workers)]
+        command += ["--port", str(self.port), "--workers", str(workers), *options]
         self.process = subprocess.Popen(
             command, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True
         )

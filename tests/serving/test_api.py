@@ -229,6 +229,8 @@ def test_openapi_lists_every_endpoint(server):
         "/v1/models/{name}/forecast/latest": "get",
         "/v1/models/{name}/versions/{version}/activate": "post",
         "/v1/models/{name}/events": "get",
+        "/v1/models/{name}/monitor": "get",
+        "/v1/models/{name}/versions": "post",
     }
     for path, method in expected.items():
         assert method in paths.get(path, {}), path
@@ -240,7 +242,12 @@ def test_models_events_and_metrics(server, serving_data):
     assert listing[0]["name"] == "syn" and listing[0]["versions"] == ["1", "2"]
     assert listing[0]["active"] == "1" and listing[0]["columns"] == ["y", "x1", "x2"]
     events = server.client.get("/v1/models/syn/events").json()["events"]
-    assert [e["kind"] for e in events[:2]] == ["published", "promoted"]
+    assert [(e["type"], e["version"]) for e in events[:3]] == [
+        ("published", "1"),
+        ("promoted", "1"),
+        ("published", "2"),
+    ]
+    assert {"id", "time", "type", "version", "detail"} == set(events[0])
     # Each worker counts its own requests: forecast and read on one kept-alive connection.
     rows = {"observations": records(serving_data[2].iloc[:30])}
     assert server.client.post("/v1/models/syn/forecast", json=rows).status_code == 200

@@ -37,17 +37,33 @@ dip's row, a shift's return) is at least 48 rows before the next anomaly starts.
 about them comes from a second random stream, `default_rng((seed, 1))`, so the series under
 them is the anomaly-free series of the same seed, value for value.
 
+Planted drift (`drift=..., drift_at=r`): from row r on (r = 0 is the first row returned),
+the series follows a changed formula, for testing drift monitors. Rows before r, x1 and x2
+everywhere, and every random draw are those of the drift-free series of the same seed.
+
+    "level"   y_t += 3.15 from row r on: one sd of y about its trend (Y_SD; the sd of y minus
+              0.0005 t, measured on 400,000 rows of three seeds: 3.152, 3.151, 3.154).
+    "driver"  the coefficient of x1_{t-3} changes from 2.0 to 1.0 from row r on (the other
+              terms stay). The inputs keep their distribution, only their relation to y
+              changes (concept drift an input monitor cannot see). y loses about a third of
+              its variance, and a model that learned 2.0 gains an error term -1.0 x1_{t-3}
+              (sd ~1.06, twice the noise n_t's): large next to a good model's one-step
+              errors, small next to a model that missed the x1 x2 interaction.
+
 >>> df, truth = synthetic(n_steps=500, seed=0, return_truth=True)
 >>> truth.cells
 (('x1', 3), ('x2', 6))
 >>> df, truth = synthetic(n_steps=3000, seed=0, anomalies=10, return_truth=True)
 >>> truth.anomalies.columns.tolist()
 ['kind', 'magnitude', 'end']
+>>> df, truth = synthetic(n_steps=2000, seed=0, drift="level", drift_at=1000, return_truth=True)
+>>> truth.drift, truth.drift_at
+('level', 1000)
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal, overload
 
 import numpy as np
@@ -80,6 +96,11 @@ _SHIFT_ROWS = (24, 72)  # a level shift lasts this many rows (inclusive range)
 _ANOMALY_GAP = 48  # rows from one anomaly's last jump to the next one's onset, at least
 _ANOMALY_SKIP = 0.05  # leading fraction of the series kept clean
 
+# Planted drift (see the module docstring).
+DRIFT_KINDS = ("level", "driver")
+Y_SD = 3.15  # sd of y about its trend, measured on 400,000 rows (seeds 0, 1, 2)
+DRIFT_X1_COEF = 1.0  # the coefficient of x1_{t-3} after a "driver" drift (2.0 before)
+
 
 @dataclass(frozen=True)
 class PlantedTerm:
@@ -111,6 +132,10 @@ class PlantedTruth:
     `magnitude` (signed, in y's units; added to y on every affected row) and `end`, the last
     affected row (inclusive; equal to the timestamp for spikes and dips).
 
+    `drift` is the planted drift's kind ("level" or "driver", None without one) and
+    `drift_at` the position of its first row (0 = the frame's first row); `terms` are the
+    drivers before it.
+
     >>> truth = planted_truth()
     >>> truth.weights
     {('x1', 3): 2.0, ('x2', 6): -1.5}
@@ -125,12 +150,15 @@ class PlantedTruth:
         compare=False,
         repr=False,
     )
+    drift: str | None = None
+    drift_at: int | None = None
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, PlantedTruth):
             return NotImplemented
-        same = (self.target, self.terms, self.formula) == (other.target, other.terms, other.formula)
-        return same and self.anomalies.equals(other.anomalies)
+        mine = (self.target, self.terms, self.formula, self.drift, self.drift_at)
+        theirs = (other.target, other.terms, other.formula, other.drift, other.drift_at)
+        return mine == theirs and self.anomalies.equals(other.anomalies)
 
     @property
     def cells(self) -> tuple[tuple[str, int], ...]:
@@ -212,6 +240,8 @@ def synthetic(
     start: str | pd.Timestamp = ...,
     return_truth: Literal[False] = ...,
     anomalies: int = ...,
+    drift: str | None = ...,
+    drift_at: int | None = ...,
 ) -> pd.DataFrame: ...
 @overload
 def synthetic(
@@ -221,6 +251,8 @@ def synthetic(
     *,
     return_truth: Literal[True],
     anomalies: int = ...,
+    drift: str | None = ...,
+    drift_at: int | None = ...,
 ) -> tuple[pd.DataFrame, PlantedTruth]: ...
 
 
@@ -230,6 +262,8 @@ def synthetic(
     start: str | pd.Timestamp = "2024-01-01",
     return_truth: bool = False,
     anomalies: int = 0,
+    drift: str | None = None,
+    drift_at: int | None = None,
 ) -> pd.DataFrame | tuple[pd.DataFrame, PlantedTruth]:
     """Hourly frame with columns x1, x2, y (float64), indexed by a DatetimeIndex "timestamp".
 
@@ -241,9 +275,14 @@ def synthetic(
     depends on n_steps, so with anomalies the prefix property holds for the clean series only.
     At most `(n_steps - ceil(0.05 n_steps)) // 120` fit (23 in 3000 rows).
 
+    `drift="level"` or `"driver"` changes y from row `drift_at` on (0 <= drift_at < n_steps;
+    see the module docstring); the rows before it are the drift-free series', and
+    `truth.drift`, `truth.drift_at` record it.
+
     >>> df = synthetic(n_steps=1000, seed=3)
     >>> df, truth = synthetic(seed=0, return_truth=True)
     >>> df, truth = synthetic(n_steps=3000, seed=0, anomalies=10, return_truth=True)
+    >>> df = synthetic(n_steps=2000, seed=0, drift="driver", drift_at=1000)
     """
     if isinstance(n_steps, bool) or not isinstance(n_steps, (int, np.integer)) or n_steps < 1:
         raise ConfigError(f"n_steps must be a positive integer. Received: n_steps={n_steps!r}")
@@ -257,6 +296,7 @@ def synthetic(
             f"anomalies must be an integer from 0 to {fits} for n_steps={n_steps} (one per "
             f"{_segment_rows()} rows after the first 5%). Received: anomalies={anomalies!r}"
         )
+    _check_drift(drift, drift_at, n_steps)
     try:
         index = pd.date_range(start, periods=n_steps + _WARMUP, freq="h", name="timestamp")
     except (ValueError, TypeError) as err:
@@ -281,6 +321,9 @@ def synthetic(
         + truth.driver(frame).to_numpy()
         + _ar1(shocks[:, 2], 0.7, 0.35)
     )
+    if drift is not None:
+        # Added after the drift-free y is complete: no draw and no earlier row changes.
+        y = y + _drift_offsets(frame, drift, int(drift_at) + _WARMUP)
     frame["y"] = y
     frame = frame.iloc[_WARMUP:].astype("float64")
     frame.index.freq = "h"
@@ -288,7 +331,41 @@ def synthetic(
         offsets, table = _plant_anomalies(frame.index, int(anomalies), seed)
         frame["y"] = frame["y"].to_numpy() + offsets
         truth = PlantedTruth(truth.target, truth.terms, truth.formula, anomalies=table)
+    if drift is not None:
+        truth = replace(truth, drift=drift, drift_at=int(drift_at))
     return (frame, truth) if return_truth else frame
+
+
+def _check_drift(drift, drift_at, n_steps: int) -> None:
+    if drift is None:
+        if drift_at is not None:
+            raise ConfigError(
+                f"drift_at needs a drift kind, one of {DRIFT_KINDS}. Received: drift=None, "
+                f"drift_at={drift_at!r}"
+            )
+        return
+    if drift not in DRIFT_KINDS:
+        raise ConfigError(f"drift must be None or one of {DRIFT_KINDS}. Received: drift={drift!r}")
+    if (
+        isinstance(drift_at, bool)
+        or not isinstance(drift_at, (int, np.integer))
+        or not 0 <= drift_at < n_steps
+    ):
+        raise ConfigError(
+            f"drift_at must be a row position from 0 to {n_steps - 1} (n_steps={n_steps}). "
+            f"Received: drift_at={drift_at!r}"
+        )
+
+
+def _drift_offsets(frame: pd.DataFrame, drift: str, first: int) -> np.ndarray:
+    """What the drift adds to y on each row of `frame` (warm-up rows included), zero before
+    row `first`."""
+    after = np.arange(len(frame)) >= first
+    if drift == "level":
+        change = np.full(len(frame), Y_SD)
+    else:  # "driver": (new - old) coefficient times x1_{t-3}
+        change = (DRIFT_X1_COEF - 2.0) * frame["x1"].shift(3).to_numpy()
+    return np.where(after, change, 0.0)
 
 
 def _segment_rows() -> int:

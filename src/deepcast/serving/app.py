@@ -26,8 +26,9 @@ from starlette.exceptions import HTTPException
 
 from deepcast._version import __version__
 from deepcast.errors import DeepcastError
-from deepcast.serving import routes
+from deepcast.serving import dashboard, routes
 from deepcast.serving.metrics import Metrics
+from deepcast.serving.monitor import Monitor, RetrainPolicy
 from deepcast.serving.registry import Registry, UnknownModel
 from deepcast.serving.security import MAX_BODY_BYTES, BodyLimit, Unauthorized, read_keys
 from deepcast.serving.store import ModelStore
@@ -42,10 +43,13 @@ def create_app(
     api_keys: tuple[str, ...] = (),
     max_body_bytes: int = MAX_BODY_BYTES,
     watch_seconds: float = WATCH_SECONDS,
+    retrain: RetrainPolicy | None = None,
 ) -> FastAPI:
-    """The service over model store `store` (a directory or a `ModelStore`)."""
+    """The service over model store `store` (a directory or a `ModelStore`); `retrain` says
+    when its monitor retrains a drifting model (monitor.py; default: after drift)."""
     store = store if isinstance(store, ModelStore) else ModelStore(store, create=False)
     registry = Registry(store)
+    monitor = Monitor(registry, retrain)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -55,6 +59,7 @@ def create_app(
 
             await run_in_threadpool(registry.load_all)
             publish_versions()
+            monitor.start()
             await registry.watch(watch_seconds, after=publish_versions)
 
         task = asyncio.create_task(start())
@@ -63,6 +68,7 @@ def create_app(
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+        await run_in_threadpool(monitor.stop)
 
     app = FastAPI(
         title="deepcast",
@@ -71,10 +77,12 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.registry = registry
+    app.state.monitor = monitor
     app.state.api_keys = tuple(api_keys)
     app.state.metrics = Metrics()
     app.include_router(routes.health)
     app.include_router(routes.models)
+    app.include_router(dashboard.router)
     _error_handlers(app)
     app.add_middleware(_Timing)
     app.add_middleware(BodyLimit, limit=max_body_bytes)
@@ -83,11 +91,17 @@ def create_app(
 
 def app_from_env() -> FastAPI:
     """The app for `uvicorn --factory` workers, configured by the environment that
-    `deepcast serve` sets: DEEPCAST_STORE, DEEPCAST_API_KEY(_FILE), DEEPCAST_MAX_BODY_BYTES."""
+    `deepcast serve` sets: DEEPCAST_STORE, DEEPCAST_API_KEY(_FILE), DEEPCAST_MAX_BODY_BYTES and
+    the retraining policy (DEEPCAST_RETRAIN_*, see `RetrainPolicy.from_env`)."""
     _single_thread_torch()
     keys = read_keys(os.environ.get("DEEPCAST_API_KEY_FILE") or None)
     limit = int(os.environ.get("DEEPCAST_MAX_BODY_BYTES", MAX_BODY_BYTES))
-    return create_app(os.environ["DEEPCAST_STORE"], api_keys=keys, max_body_bytes=limit)
+    return create_app(
+        os.environ["DEEPCAST_STORE"],
+        api_keys=keys,
+        max_body_bytes=limit,
+        retrain=RetrainPolicy.from_env(),
+    )
 
 
 def _single_thread_torch() -> None:

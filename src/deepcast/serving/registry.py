@@ -64,7 +64,7 @@ class Registry:
         self.store.path(name, version)  # ConfigError if it is not published
         served = self._loaded(name, version)
         previous = self.store.promote(name, version)
-        self.store.db.add_event(name, "activated", {"version": version, "pid": os.getpid()})
+        self.store.db.add_event(name, "activated", {"pid": os.getpid()}, version=version)
         self.active[name] = served
         self._stamps[name] = self._stamp(name)
         return previous

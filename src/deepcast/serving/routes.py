@@ -7,6 +7,8 @@ explanation does not hold up the other requests. Every forecast names the versio
 from __future__ import annotations
 
 import io
+import tempfile
+from pathlib import Path
 from typing import Annotated
 
 import pandas as pd
@@ -17,9 +19,12 @@ from starlette.concurrency import run_in_threadpool
 from deepcast.errors import DataError
 from deepcast.serving import schemas
 from deepcast.serving.metrics import CONTENT_TYPE
+from deepcast.serving.monitor_view import monitor_snapshot
 from deepcast.serving.observations import checked_rows
 from deepcast.serving.registry import Registry
 from deepcast.serving.security import api_key_header, require_key
+from deepcast.serving.store import check_name
+from deepcast.serving.upload import unpack_model
 
 health = APIRouter(tags=["health"])
 models = APIRouter(prefix="/v1/models", tags=["models"])
@@ -108,9 +113,13 @@ async def explain(name: str, body: schemas.ExplainRequest, reg: Reg) -> dict:
     responses=_ERRORS,
     dependencies=[Depends(write_access)],
 )
-async def post_observations(name: str, body: schemas.ObservationsRequest, reg: Reg) -> dict:
+async def post_observations(
+    name: str, body: schemas.ObservationsRequest, reg: Reg, request: Request
+) -> dict:
     """Append rows to the model's history (idempotent for a row sent again). They must carry
-    the model's columns and continue the series at its step without a gap."""
+    the model's columns and continue the series at its step without a gap. The monitor then
+    forecasts from the new origins, scores matured forecasts and checks for drift, after the
+    response."""
     served = reg.get(name)
     db = reg.store.db
 
@@ -120,7 +129,41 @@ async def post_observations(name: str, body: schemas.ObservationsRequest, reg: R
         last = db.latest_observations(name, 1)[0]["timestamp"]
         return {"model": name, "version": served.version, **counts, "last_timestamp": last}
 
-    return await run_in_threadpool(append)
+    answer = await run_in_threadpool(append)
+    request.app.state.monitor.notify(name)
+    return answer
+
+
+@models.post(
+    "/{name}/versions",
+    response_model=schemas.PublishResponse,
+    responses={**_ERRORS, 413: {"model": schemas.Error, "description": "archive too large"}},
+    dependencies=[Depends(write_access)],
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "description": "a tar archive (.tar or .tar.gz) of a saved model directory",
+            "content": {"application/gzip": {}, "application/x-tar": {}},
+        }
+    },
+)
+async def publish(
+    name: str, request: Request, reg: Reg, promote: Annotated[bool, Query()] = False
+) -> dict:
+    """Publish a saved model (a tar archive of its directory, e.g. `tar -czf model.tgz -C
+    runs/x model`) as the next version of `name`; the first version, or `promote=true`, makes
+    it production (served once loaded and warmed)."""
+    check_name(name)
+    body = await request.body()
+
+    def unpack_and_publish() -> dict:
+        with tempfile.TemporaryDirectory(prefix="deepcast-upload-") as tmp:
+            version = reg.store.publish(unpack_model(body, Path(tmp) / "model"), name)
+        if promote and reg.store.alias(name) != version:
+            reg.store.promote(name, version)
+        return {"model": name, "version": version, "production": reg.store.alias(name)}
+
+    return await run_in_threadpool(unpack_and_publish)
 
 
 @models.get("/{name}/forecast/latest", response_model=schemas.ForecastResponse, responses=_ERRORS)
@@ -159,9 +202,23 @@ async def activate(name: str, version: str, request: Request, reg: Reg) -> dict:
 
 @models.get("/{name}/events", response_model=schemas.EventList, responses=_ERRORS)
 async def events(name: str, reg: Reg, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict:
-    """The model's store events (published, promoted, activated), oldest first."""
+    """The model's events, oldest first: published, promoted, activated, drift,
+    retrain_started, challenger_scored, rejected, retrain_failed."""
     reg.get(name)
     return {"model": name, "events": await run_in_threadpool(reg.store.db.events, name, limit)}
+
+
+@models.get("/{name}/monitor", response_model=schemas.MonitorView, responses=_ERRORS)
+async def monitor_view(
+    name: str, request: Request, reg: Reg, limit: Annotated[int, Query(ge=10, le=5000)] = 200
+) -> dict:
+    """What the dashboard draws: recent actuals, the live version's latest forecast with its
+    80% band, matured one-step errors, drift alarms, events, versions and the top
+    attributions of the latest forecast."""
+    served = reg.get(name)
+    return await run_in_threadpool(
+        lambda: monitor_snapshot(served, reg.store, request.app.state.monitor.ledger, limit)
+    )
 
 
 def _rows(body: schemas.Rows):

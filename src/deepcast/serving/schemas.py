@@ -106,17 +106,26 @@ class ActivateResponse(BaseModel):
     previous: str | None
 
 
+class PublishResponse(BaseModel):
+    model: str
+    version: str
+    production: str | None
+
+
 class Status(BaseModel):
     status: str
     models: dict[str, str] = Field(default_factory=dict)
 
 
 class Event(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
     id: int
-    kind: str
-    at: float
+    time: str = Field(description="when it happened (ISO 8601, UTC)")
+    type: str = Field(
+        description="published, promoted, activated, drift, retrain_started, "
+        "challenger_scored, rejected, retrain_failed"
+    )
+    version: str | None = Field(description="the version it concerns")
+    detail: dict
 
 
 class EventList(BaseModel):
@@ -126,3 +135,19 @@ class EventList(BaseModel):
 
 class Error(BaseModel):
     detail: str
+
+
+class MonitorView(BaseModel):
+    """The dashboard's data (monitor_view.py)."""
+
+    model: str
+    live_version: str
+    versions: list[str]
+    target: str
+    band: int = Field(description="the level of the forecast's band, in percent")
+    actuals: list[dict] = Field(description="newest target values: {timestamp, value}")
+    forecast: dict | None = Field(description="the live version's latest rolling forecast")
+    errors: list[dict] = Field(description="matured one-step errors: {timestamp, version, error}")
+    alarms: list[Event]
+    events: list[Event]
+    attributions: list[dict] | None = Field(description="top (feature, lag) cells, IG")

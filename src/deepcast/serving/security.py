@@ -21,6 +21,7 @@ from deepcast.errors import ConfigError
 HEADER = "X-API-Key"
 ENV = "DEEPCAST_API_KEY"
 MAX_BODY_BYTES = 2 * 1024 * 1024
+MAX_MODEL_BYTES = 64 * 1024 * 1024  # a saved model uploaded to POST .../versions
 
 
 def read_keys(key_file: str | os.PathLike | None = None) -> tuple[str, ...]:
@@ -68,18 +69,22 @@ def require_key(request: Request, given: str | None) -> None:
 
 
 class BodyLimit:
-    """ASGI middleware: a request body over `limit` bytes gets 413 before it is read whole."""
+    """ASGI middleware: a request body over `limit` bytes gets 413 before it is read whole
+    (`model_limit` for a model upload, `POST /v1/models/{name}/versions`)."""
 
-    def __init__(self, app, limit: int = MAX_BODY_BYTES):
+    def __init__(self, app, limit: int = MAX_BODY_BYTES, model_limit: int = MAX_MODEL_BYTES):
         self.app = app
         self.limit = limit
+        self.model_limit = model_limit
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
+        upload = scope.get("method") == "POST" and scope.get("path", "").endswith("/versions")
+        limit = self.model_limit if upload else self.limit
         for name, value in scope.get("headers", ()):
-            if name == b"content-length" and value.isdigit() and int(value) > self.limit:
-                return await self._too_large(send)
+            if name == b"content-length" and value.isdigit() and int(value) > limit:
+                return await self._too_large(send, limit)
         received, refused = 0, False
 
         async def limited():
@@ -89,9 +94,9 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request" and not refused:
                 received += len(message.get("body", b""))
-                if received > self.limit:
+                if received > limit:
                     refused = True
-                    await self._too_large(send)
+                    await self._too_large(send, limit)
                     return {"type": "http.disconnect"}
             return message
 
@@ -101,8 +106,8 @@ class BodyLimit:
 
         await self.app(scope, limited, guarded)
 
-    async def _too_large(self, send) -> None:
-        body = json.dumps({"detail": f"request body over {self.limit} bytes"}).encode()
+    async def _too_large(self, send, limit: int) -> None:
+        body = json.dumps({"detail": f"request body over {limit} bytes"}).encode()
         await send(
             {
                 "type": "http.response.start",

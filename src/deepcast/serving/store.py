@@ -1,7 +1,8 @@
 """A model store: `STORE/NAME/VERSION/` (saved forecasters) and an alias file per name.
 
     store/
-      deepcast.db            events and observations (database.py)
+      deepcast.db            events, observations, the monitor's ledger (database.py), or
+      database.url           the PostgreSQL database holding them instead (no password)
       demand/
         1/  2/  3/           saved forecasters, never changed once published
         production           the alias: one line, the version served
@@ -12,7 +13,7 @@ the rename. The alias is a file replaced with `os.replace`, so a reader sees the
 or the new one and never a missing alias. Names and versions are checked against one pattern
 (letters, digits, `_`, `-`, `.`; no `..`, no slash), so no request reaches outside the store.
 
->>> store = ModelStore("store")
+>>> store = ModelStore("store")        # or ModelStore("store", database="postgresql://...")
 >>> version = store.publish("runs/run/model", "demand")      # "1"; first version: production
 >>> store.promote("demand", "1"); store.rollback("demand")
 """
@@ -31,9 +32,11 @@ from deepcast import _atomic
 from deepcast.errors import ConfigError, ModelFileError
 from deepcast.persistence import MANIFEST_FILE, STATE_FILE, read_manifest
 from deepcast.serving.database import Database
+from deepcast.serving.sql import check_url, password, public_url
 
 ALIAS = "production"
 DATABASE = "deepcast.db"
+DATABASE_URL = "database.url"  # a store whose database is PostgreSQL records its URL here
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 
@@ -50,14 +53,45 @@ def check_name(value: str, what: str = "model name") -> str:
 class ModelStore:
     """Versions and aliases of named forecasters under one directory (see the module doc)."""
 
-    def __init__(self, root: str | os.PathLike, create: bool = True):
+    def __init__(self, root: str | os.PathLike, create: bool = True, database: str | None = None):
+        """`database`: a postgresql:// URL for the store's database (SQLite `deepcast.db` in
+        the store by default); given once, when the store is created, and found again in
+        `database.url` by everyone who opens the store later."""
         self.root = Path(root)
         if self.root.exists() and not self.root.is_dir():
             raise ConfigError(f"{self.root}: not a directory, so not a model store")
-        if not create and not (self.root / DATABASE).is_file():
-            raise ConfigError(f"{self.root}: no model store here (no {DATABASE}; publish first)")
+        recorded = self._recorded_url()
+        exists = recorded is not None or (self.root / DATABASE).is_file()
+        if not create and not exists:
+            raise ConfigError(
+                f"{self.root}: no model store here (no {DATABASE} or {DATABASE_URL}; publish first)"
+            )
+        if database is not None:
+            shown = public_url(check_url(database))
+            if recorded is None and exists:
+                raise ConfigError(
+                    f"{self.root}: this store's database is SQLite ({self.root / DATABASE}), "
+                    f"not {shown}"
+                )
+            if recorded is not None and recorded != shown:
+                raise ConfigError(f"{self.root}: this store's database is {recorded}, not {shown}")
+        url = database or recorded
         self.root.mkdir(parents=True, exist_ok=True)
-        self.db = Database(self.root / DATABASE)
+        self.db = Database(url or self.root / DATABASE)  # ConfigError if unreachable
+        if url is not None and recorded is None:
+            # Without the password: the store directory may be shared, copied or backed up.
+            # Every later command connects with PGPASSWORD or ~/.pgpass (libpq's own sources).
+            _atomic.write_text(self.root / DATABASE_URL, f"{public_url(url)}\n")
+        if database is not None and password(database) and "PGPASSWORD" not in os.environ:
+            # The processes this one starts (uvicorn workers, retraining) open the store by
+            # its recorded URL, without the password: they find it where libpq looks.
+            os.environ["PGPASSWORD"] = password(database)
+
+    def _recorded_url(self) -> str | None:
+        try:
+            return (self.root / DATABASE_URL).read_text(encoding="utf-8").strip() or None
+        except FileNotFoundError:
+            return None
 
     # -- reading ---------------------------------------------------------------------------
     def names(self) -> list[str]:
@@ -117,7 +151,7 @@ class ModelStore:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         # The folder's name only: events are readable without a key, paths are not theirs.
-        self.db.add_event(name, "published", {"version": version, "source": Path(source).name})
+        self.db.add_event(name, "published", {"source": Path(source).name}, version=version)
         if self.alias(name) is None:
             self.promote(name, version)
         return version
@@ -142,17 +176,18 @@ class ModelStore:
         self.path(name, version)  # ConfigError if it does not exist
         previous = self.alias(name, alias)
         _atomic.write_text(self.alias_file(name, alias), f"{version}\n")
-        self.db.add_event(name, "promoted", {"alias": alias, "from": previous, "to": version})
+        self.db.add_event(name, "promoted", {"alias": alias, "from": previous}, version=version)
         return previous
 
     def rollback(self, name: str, alias: str = ALIAS) -> str:
         """Point `alias` back at the version it pointed at before the current one."""
         current = self.alias(name, alias)
-        for event in reversed(self.db.events(name, limit=1000)):
-            promoted = event["kind"] == "promoted" and event.get("alias") == alias
-            if promoted and event["to"] == current and event.get("from") not in (None, current):
-                self.promote(name, event["from"], alias)
-                return event["from"]
+        for event in reversed(self.db.events(name, limit=1000, kinds=("promoted",))):
+            earlier = event["detail"].get("from")
+            ours = event["detail"].get("alias") == alias and event["version"] == current
+            if ours and earlier not in (None, current):
+                self.promote(name, earlier, alias)
+                return earlier
         raise ConfigError(f"model {name!r}: no earlier {alias} version to roll back to")
 
     def describe(self, name: str) -> dict:
