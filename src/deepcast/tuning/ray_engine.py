@@ -330,8 +330,23 @@ def _connect(address: str | None, cpus_per_trial: float) -> bool:
             first = (str(exc).strip().splitlines() or [""])[0]
             raise ConfigError(f"cannot reach the Ray cluster at {address!r}: {first}") from None
         return True
-    ray.init(include_dashboard=False, **options)
+    _local_instance(lambda: ray.init(include_dashboard=False, **options))
     return True
+
+
+def _local_instance(start) -> None:
+    """Start a local Ray instance listening on 127.0.0.1 only. Ray advertises, and binds its
+    servers to, the machine's network address even when no other machine joins; with its
+    cluster mode off (what Ray does on macOS and Windows) every server listens on the
+    loopback. Switched back once started, so a later `address=` join is unaffected."""
+    from ray._private import ray_constants
+
+    cluster_mode = ray_constants.ENABLE_RAY_CLUSTER
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    try:
+        start()
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = cluster_mode
 
 
 class _quiet_ray:
