@@ -51,6 +51,7 @@ class ServedModel:
         self._tz = forecaster.preparation_.tz
         resample = forecaster.preparation_.resample
         self._min_spacing = None if resample is None else pd.Timedelta(resample).value
+        self._step_ns = _fixed_ns(self.step)  # None for a calendar step (month, ...)
 
     @classmethod
     def load(cls, name: str, version: str, path: Path) -> ServedModel:
@@ -85,7 +86,19 @@ class ServedModel:
                 f"observations: {len(frame)} rows are too few; model {self.name} needs the "
                 f"newest {f.lookback} (its lookback)"
             )
-        return frame.iloc[-f.lookback :]
+        window = frame.iloc[-f.lookback :]
+        if self._step_ns is not None and len(window) > 1:
+            # A model reads its rows one step apart; a gap would shift every lag after it.
+            spacing = np.diff(window.index.as_unit("ns").asi8)
+            gaps = np.flatnonzero(spacing != self._step_ns)
+            if len(gaps):
+                before, after = window.index[gaps[0]], window.index[gaps[0] + 1]
+                raise DataError(
+                    f"observations: gap in the newest {f.lookback} rows: {after} follows "
+                    f"{before} (step {self.step.freqstr}); send the missing rows (or train "
+                    "with --fill)"
+                )
+        return window
 
     def _fast_window(self, data) -> tuple[pd.Timestamp, np.ndarray] | None:
         """(origin, the newest `lookback` rows [L, F]) read straight from JSON records of
@@ -110,6 +123,9 @@ class ServedModel:
             return None
         if self._min_spacing is not None and spacing.min() * _ns(times) < self._min_spacing:
             return None  # finer than the model's step: resampled by the full path
+        window = spacing[-(f.lookback - 1) :] * _ns(times) if f.lookback > 1 else spacing[:0]
+        if self.step is not None and (self._step_ns is None or (window != self._step_ns).any()):
+            return None  # a gap (or a calendar step): the full path fills it or names it
         origin = times[-1] if self._tz is None else times[-1].tz_convert(self._tz)
         return origin, values[-f.lookback :]
 
@@ -172,6 +188,16 @@ class ServedModel:
             out["lags"] = [int(lag) for lag in e.lags]
             out["values"] = np.asarray(e.values[0], dtype=float).tolist()  # [lookback, F]
         return out
+
+
+def _fixed_ns(step) -> int | None:
+    """Nanoseconds of a fixed step (hour, 15 minutes, day); None for a calendar one."""
+    if step is None:
+        return None
+    try:
+        return pd.Timedelta(step).value
+    except (ValueError, TypeError):
+        return None
 
 
 def _ns(times: pd.DatetimeIndex) -> int:
