@@ -48,6 +48,17 @@ def records(frame) -> list[dict]:
     return out.to_dict(orient="records")
 
 
+def wait_for(predicate, timeout: float, what: str, every: float = 0.2):
+    """The first truthy value of `predicate()` within `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -17,7 +17,7 @@ from selenium.webdriver.chrome.service import Service
 
 from deepcast.serving import dashboard
 
-from .conftest import HEADERS, records
+from .conftest import HEADERS, records, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -44,17 +44,6 @@ def browser():
         yield driver
     finally:
         driver.quit()
-
-
-def wait_for(predicate, timeout: float, what: str):
-    """The first truthy value of `predicate()` within `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def post(server, rows) -> dict:

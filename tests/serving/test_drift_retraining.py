@@ -10,8 +10,6 @@ back near the pre-shift level; the stable stream must raise nothing.
 
 from __future__ import annotations
 
-import time
-
 import httpx
 import numpy as np
 import pandas as pd
@@ -20,7 +18,7 @@ import pytest
 import deepcast as dc
 from deepcast.serving.store import ModelStore
 
-from .conftest import HEADERS, Server, records
+from .conftest import HEADERS, Server, records, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -83,16 +81,6 @@ def _events(server: Server, name: str) -> list[dict]:
     return server.client.get(f"/v1/models/{name}/events", params={"limit": 1000}).json()["events"]
 
 
-def _until(condition, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = condition()
-        if found:
-            return found
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def _mean_abs_error(server: Server, name: str, version: str, start, stop) -> float | None:
     """Mean absolute one-step error of `version` on targets in [start, stop); None before
     100 of them have matured."""
@@ -120,7 +108,7 @@ def test_a_changed_driver_is_detected_retrained_on_and_recovered_from(drift_serv
     alarm = shifted.index.get_loc(pd.Timestamp(drift["detail"]["at"]))
     _stream(server, "shifted", shifted, at, alarm + RETRAIN_ROWS + 1)
     at = alarm + RETRAIN_ROWS + 1
-    verdict = _until(
+    verdict = wait_for(
         lambda: [e for e in _events(server, "shifted") if e["type"] in ("promoted", "rejected")][
             1:
         ],
@@ -142,7 +130,7 @@ def test_a_changed_driver_is_detected_retrained_on_and_recovered_from(drift_serv
     times = shifted.index
     before = _mean_abs_error(server, "shifted", "1", times[TRAIN_ROWS], times[SHIFT_AT])
     after_shift = _mean_abs_error(server, "shifted", "1", times[SHIFT_AT], times[switched])
-    recovered = _until(
+    recovered = wait_for(
         lambda: _mean_abs_error(server, "shifted", "2", times[switched], times[-1]),
         timeout=60,
         what="the new version's matured errors",
@@ -159,7 +147,7 @@ def test_a_changed_driver_is_detected_retrained_on_and_recovered_from(drift_serv
 def test_a_stable_stream_raises_no_drift_and_no_retraining(drift_server, streams):
     server, (_, stable) = drift_server, streams
     _stream(server, "stable", stable, TRAIN_ROWS, ROWS)
-    view = _until(
+    view = wait_for(
         lambda: (
             (v := server.client.get("/v1/models/stable/monitor").json())["errors"]
             and v["errors"][-1]["timestamp"] >= stable.index[ROWS - 2].isoformat()
