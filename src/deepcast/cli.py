@@ -207,9 +207,9 @@ def _model_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--loss",
         default="mse",
-        choices=["mse", "mae", "huber", "quantile", "gaussian", "student_t"],
+        choices=["mse", "mae", "huber", "quantile", "gaussian", "student_t", "negative_binomial"],
         help="training loss; quantile, gaussian and student_t give the model an output head "
-        "of quantiles or a distribution",
+        "of quantiles or a distribution; negative_binomial one of counts (deepar)",
     )
     group.add_argument(
         "--levels",
@@ -380,7 +380,10 @@ def _loss_for_intervals(args) -> tuple[str, tuple | None]:
     from deepcast.evaluation.probabilistic import level_quantiles
 
     method, loss = getattr(args, "intervals", None), args.loss
-    allowed = {"quantile": ("mse", "quantile"), "distribution": ("mse", "gaussian", "student_t")}
+    allowed = {
+        "quantile": ("mse", "quantile"),
+        "distribution": ("mse", "gaussian", "student_t", "negative_binomial"),
+    }
     if method in allowed:
         if loss not in allowed[method]:
             raise ConfigError(f"--intervals {method} trains its own loss; drop --loss {loss}")

@@ -141,7 +141,11 @@ class Forecaster:
                 f"Forecaster: quantiles are forecast with loss='quantile'. Received: "
                 f"quantiles={self.quantiles!r}, loss={self.loss!r}"
             )
-        self.head  # noqa: B018 -- checks the quantiles
+        if self.head.counts and self.window_norm:  # also checks the quantiles
+            raise ConfigError(
+                f"Forecaster: loss={self.training_loss!r} scales each window's counts by their "
+                "mean itself; window_norm standardises them. Received: window_norm=True"
+            )
 
     @property
     def point_loss(self) -> str:
@@ -242,11 +246,12 @@ class Forecaster:
             source="train",
         )
         self.feature_names_ = list(frame.columns)  # target first, then the covariates
+        self._check_counts(frame, "train")
         self._check_rows(len(frame), "train", minimum=self.lookback + self.horizon + 1)
         if warm_start is not None:
             self._check_warm_start(warm_start)
         # Warm: the old scaling, so the old weights read the inputs as they were trained to.
-        self.scaler_ = warm_start.scaler_ if warm_start else Scaler.fit(frame.to_numpy())
+        self.scaler_ = warm_start.scaler_ if warm_start else self._fit_scaler(frame)
         self.seasonal_periods_ = self._seasonal_periods(frame.index)
         x, y = self._windows(frame)
 
@@ -800,7 +805,33 @@ class Forecaster:
 
     def _validated(self, data: pd.DataFrame, source: str) -> pd.DataFrame:
         encoded = self.encoder_.transform(data, source)
-        return validate_frame(encoded, self.target, self.feature_names_[1:], source=source)
+        frame = validate_frame(encoded, self.target, self.feature_names_[1:], source=source)
+        return self._check_counts(frame, source)
+
+    def _check_counts(self, frame: pd.DataFrame, source: str) -> pd.DataFrame:
+        """`frame`, or DataError naming the first row whose target is not a count (a
+        non-negative integer) when the head is a count distribution."""
+        if self.head.counts:
+            target = frame[self.target].to_numpy()
+            bad = (target < 0) | (target != np.round(target))
+            if bad.any():
+                row = int(np.argmax(bad))
+                raise DataError(
+                    f"{source}: column '{self.target}' row {row + 1} ({frame.index[row]}): "
+                    f"{target[row]:g} is not a count; loss={self.training_loss!r} needs "
+                    f"non-negative integers ({int(bad.sum())} such values in total)"
+                )
+        return frame
+
+    def _fit_scaler(self, frame: pd.DataFrame) -> Scaler:
+        """Standardise every column on the training rows, except a count target: it stays in
+        its own units (the model scales each window by its mean, models/heads.py)."""
+        scaler = Scaler.fit(frame.to_numpy())
+        if not self.head.counts:
+            return scaler
+        mean, scale = scaler.mean.copy(), scaler.scale.copy()
+        mean[0], scale[0] = 0.0, 1.0
+        return Scaler(mean=mean, scale=scale)
 
     @property
     def seasonal_period_(self) -> int:
@@ -874,6 +905,8 @@ class Forecaster:
         location is shifted and multiplied, a spread only multiplied, a shape left alone."""
         if self.head.is_point:
             return self.scaler_.inverse(scaled, column=0)
+        if self.head.counts:  # the target was never scaled (_fit_scaler)
+            return np.array(scaled, dtype=np.float64)
         mean, scale = self.scaler_.mean[0], self.scaler_.scale[0]
         out = np.array(scaled, dtype=np.float64)
         for c, kind in enumerate(self.head.kinds):

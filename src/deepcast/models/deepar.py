@@ -26,6 +26,13 @@ the paths (interval method "samples": the point is their median, the bounds thei
 CRPS theirs); `predict(data)` without levels is the model's own deterministic forecast, the
 location of each step with the previous location fed back (step 1: the median of the paths).
 
+Counts (`loss="negative_binomial"`) are modelled as in the paper: the target stays in its own
+units (the Forecaster does not standardise it), the network reads it divided by
+nu = 1 + the window's mean target over the lookback (no shift), and its mean and dispersion
+map back as mu = nu mu', alpha = alpha' / sqrt(nu), both for the likelihood of the lookback
+rows and for the forecast (window_norm.py's "mean" mode); sample paths are counts, fed back
+divided by nu.
+
 >>> f = dc.Forecaster(target="y", lookback=48, horizon=24, model="deepar")  # Student-t head
 >>> f.fit(train, validation=val).predict_samples(test, n=200).shape   # (origins, 24, 200)
 """
@@ -43,9 +50,9 @@ from deepcast.errors import ConfigError
 from deepcast.models import heads
 from deepcast.models.fused_lstm import FusedLSTM
 from deepcast.models.spec import ModelSpec, Option
-from deepcast.models.window_norm import WindowNormalization
+from deepcast.models.window_norm import WindowDenormalization, WindowNormalization
 
-# The head a raw output width implies (both distributions the Forecaster offers).
+# The head a raw output width implies when `distribution` is not given (files saved before it).
 _KINDS = {2: "gaussian", 3: "student_t"}
 CHUNK_ROWS = 65536  # sample paths stepped at once: bounds memory for long horizons
 
@@ -56,6 +63,8 @@ class DeepARNetwork(keras.layers.Layer):
 
     `future_columns`: the known-future (calendar) columns; every other column is observed,
     column 0 (the target) first. `channels`: the head's channels (2 Gaussian, 3 Student t).
+    `distribution`: the head (heads.DISTRIBUTIONS); None reads it from `channels`. With a count
+    head the network scales the target column by nu itself (module doc).
     """
 
     def __init__(
@@ -68,6 +77,7 @@ class DeepARNetwork(keras.layers.Layer):
         units: int = 40,
         layers: int = 2,
         dropout: float = 0.1,
+        distribution: str | None = None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -77,7 +87,11 @@ class DeepARNetwork(keras.layers.Layer):
         self.channels, self.units, self.n_layers, self.dropout = channels, units, layers, dropout
         # A flag tells the steps whose previous covariates are known from those fed zeros.
         self.flagged = len(self.observed) > 1
-        self.head = heads.Head(_KINDS[channels])
+        self.distribution = distribution or _KINDS[channels]
+        self.head = heads.Head(self.distribution)
+        if self.head.counts:  # target / nu in, parameters * (nu, 1 / sqrt(nu)) out
+            self.count_scale = WindowNormalization(lookback, mode="mean", name="count_scale")
+            self.count_unscale = WindowDenormalization(self.head.kinds, name="count_unscale")
         self.lstms = [
             FusedLSTM(
                 units, return_sequences=True, return_state=True, dropout=dropout, name=f"lstm_{i}"
@@ -121,9 +135,15 @@ class DeepARNetwork(keras.layers.Layer):
             parts.append(ops.zeros_like(previous_target))
         return ops.concatenate(parts, axis=-1)
 
+    def count_stats(self, window):
+        """[B, L + H, F] -> [B, 2] the statistics (0, nu) of a count head's scaling."""
+        return self.count_scale(window)[1]
+
     def encode(self, window, training=None):
         """Teacher-forced pass: ([B, L, C] raw outputs of steps 1 .. L, states [(h, c)] of each
-        layer after step L)."""
+        layer after step L). A count head's window is in counts: it is divided by nu here."""
+        if self.head.counts:
+            window, _ = self.count_scale(window)  # [B, L + H, F], column 0 / nu
         x = self.teacher_forced_inputs(window)  # [B, L, D]
         states = []
         for lstm in self.lstms:
@@ -159,6 +179,8 @@ class DeepARNetwork(keras.layers.Layer):
         steps = self.lookback - 1
         params = self.step_head(ops.reshape(raw[:, :steps], (-1, self.channels)))  # [B*s, 1, C]
         params = ops.reshape(params, (-1, steps, self.channels))  # [B, s, C]
+        if self.head.counts:  # the likelihood of the counts themselves: mu = nu mu', ...
+            params = self.count_unscale(params, self.count_stats(window))
         target = window[:, 1 : self.lookback, 0]  # [B, s]
         return heads.loss_function(self.head)(target, params)
 
@@ -167,7 +189,7 @@ class DeepARNetwork(keras.layers.Layer):
         raw, states = self.encode(window, training=training)  # [B, L, C]
         outputs = [raw[:, -1]]  # [B, C]: the first forecast step
         for h in range(1, self.horizon):
-            previous = outputs[-1][:, :1]  # the predicted location (channel 0 stays raw)
+            previous = self.params(outputs[-1])[:, :1]  # the predicted location (or mu')
             known = ops.take(window[:, self.lookback + h], self.future_columns, axis=1)  # [B, K]
             out, states = self.step(self.step_input(previous, known), states, training)
             outputs.append(out)
@@ -194,6 +216,7 @@ class DeepARNetwork(keras.layers.Layer):
             "units": self.units,
             "layers": self.n_layers,
             "dropout": self.dropout,
+            "distribution": self.distribution,
         }
 
 
@@ -226,23 +249,27 @@ def build_deepar(
     units: int = 40,
     layers: int = 2,
     dropout: float = 0.1,
+    distribution: str | None = None,
 ) -> keras.Model:
     """Windows [B, lookback + horizon, n_features] -> [B, outputs] raw outputs of a Gaussian
-    (outputs = 2 * horizon) or Student-t (3 * horizon) head.
+    (outputs = 2 * horizon) or Student-t (3 * horizon) head, or of `distribution` (the
+    registry passes "negative_binomial" for a count head: windows then hold the counts).
 
     >>> build_deepar(48, 5, 48, horizon=24, future_columns=[3, 4]).output_shape
     (None, 48)
     """
     channels = outputs // horizon
-    if outputs % horizon or channels not in _KINDS:
+    expected = _KINDS.get(channels) if distribution is None else distribution
+    if outputs % horizon or expected is None or heads.Head(expected).channels != channels:
         raise ConfigError(
-            "deepar forecasts a distribution: fit with loss='gaussian' or loss='student_t'. "
-            f"Received: {outputs} outputs for horizon {horizon}"
+            "deepar forecasts a distribution: fit with loss='gaussian', 'student_t' or "
+            f"'negative_binomial'. Received: {outputs} outputs for horizon {horizon}"
+            + ("" if distribution is None else f", distribution={distribution!r}")
         )
     inputs = keras.Input(shape=(lookback + horizon, n_features), name="window")
     network = DeepARNetwork(
         lookback, horizon, future_columns, n_features, channels, units, layers, dropout,
-        name="deepar",
+        distribution, name="deepar",
     )  # fmt: skip
     return keras.Model(inputs, network(inputs), name="deepcast_deepar")
 
@@ -276,7 +303,8 @@ def _all_layers(model):
 
 
 def sample_paths(model: keras.Model, x: np.ndarray, n: int = 200, seed: int = 0) -> np.ndarray:
-    """[N, L + H, F] windows -> [N, H, n] sample paths in the model's output units (scaled).
+    """[N, L + H, F] windows -> [N, H, n] sample paths in the model's output units (scaled;
+    a count head's are counts, as its windows are).
 
     Ancestral sampling: the lookback is read once per window, then every path draws step 1
     from its distribution, feeds the draw to step 2, and so on; all paths of a chunk of
@@ -298,11 +326,15 @@ def sample_paths(model: keras.Model, x: np.ndarray, n: int = 200, seed: int = 0)
 
 def _draw(head: heads.Head, params: np.ndarray, n: int, rng) -> np.ndarray:
     """[R, n] draws from the distributions [R, C]. Each draw is a fixed function of its own
-    uniform or normal numbers (a Student t by its inverse CDF, not NumPy's rejection sampler),
-    so how much of the stream a window uses never depends on any window's parameters: a
-    window's paths do not change when other windows of the batch do."""
-    from scipy import special  # scipy comes with scikit-learn; only sampling needs it here
+    uniform or normal numbers (a Student t and a negative binomial by their inverse CDFs, not
+    NumPy's rejection and gamma-Poisson samplers), so how much of the stream a window uses
+    never depends on any window's parameters: a window's paths do not change when other
+    windows of the batch do."""
+    from scipy import special, stats  # scipy comes with scikit-learn; only sampling needs it
 
+    if head.counts:  # the negative binomial's inverse CDF, as SciPy's nbinom.ppf
+        u = rng.uniform(size=(len(params), n))
+        return np.maximum(stats.nbinom.ppf(u, *heads.nbinom_parameters(params[:, None])), 0.0)
     loc, scale = params[:, :1], params[:, 1:2]
     if head.kind == "gaussian":
         return loc + scale * rng.standard_normal((len(params), n))
@@ -319,31 +351,45 @@ def _no_grad():
 
 def _sample_chunk(network: DeepARNetwork, norm, x: np.ndarray, n: int, rng) -> np.ndarray:
     window = ops.convert_to_tensor(x)
-    mean = std = None
-    if norm is not None:  # sample in the network's own units, then map back
+    counts = network.head.counts
+    stats = None
+    if counts:  # the network divides counts by nu itself; draws are counts, fed back / nu
+        stats = network.count_stats(window)  # [B, 2]: (0, nu)
+    elif norm is not None:  # sample in the network's own units, then map back
         window, stats = norm(window)
-        stats = ops.convert_to_numpy(stats)
-        mean, std = stats[:, :1, None], stats[:, 1:2, None]  # [B, 1, 1]
+
+    def draw(raw, stats, size):  # [R, C] raw outputs -> [R, size] draws
+        params = network.params(raw)  # [R, C]
+        if counts:  # mu = nu mu', alpha = alpha' / sqrt(nu)
+            params = network.count_unscale(params[:, None], stats)[:, 0]
+        return _draw(network.head, ops.convert_to_numpy(params), size, rng)
+
     batch = len(x)
     raw, states = network.encode(window)  # [B, L, C]
-    params = ops.convert_to_numpy(network.params(raw[:, -1]))  # [B, C]
-    draws = [_draw(network.head, params, n, rng)]  # [B, n]
+    draws = [draw(raw[:, -1], stats, n)]  # [B, n]
     if network.horizon > 1:
         states = [[ops.repeat(s, n, axis=0) for s in layer] for layer in states]  # [B*n, U]
         known = ops.repeat(ops.take(window, network.future_columns, axis=2), n, axis=0)
+        path_stats = None if stats is None else ops.repeat(stats, n, axis=0)  # [B*n, 2]
+        nu = np.repeat(ops.convert_to_numpy(stats)[:, 1:2], n, axis=0) if counts else 1.0
         for h in range(1, network.horizon):
-            previous = ops.convert_to_tensor(draws[-1].reshape(-1, 1).astype("float32"))
-            step_input = network.step_input(previous, known[:, network.lookback + h])
+            previous = (draws[-1].reshape(-1, 1) / nu).astype("float32")  # [B*n, 1]
+            step_input = network.step_input(
+                ops.convert_to_tensor(previous), known[:, network.lookback + h]
+            )
             raw, states = network.step(step_input, states)  # [B*n, C]
-            params = ops.convert_to_numpy(network.params(raw))
-            draws.append(_draw(network.head, params, 1, rng).reshape(batch, n))
+            draws.append(draw(raw, path_stats, 1).reshape(batch, n))
     paths = np.stack(draws, axis=1).astype(np.float32)  # [B, H, n]
-    return paths if norm is None else paths * std + mean
+    if counts or norm is None:
+        return paths
+    stats = ops.convert_to_numpy(stats)
+    return paths * stats[:, 1:2, None] + stats[:, :1, None]
 
 
 class DeepAR(ModelSpec):
     """DeepAR: an autoregressive LSTM trained by likelihood with teacher forcing; forecasts
-    are sample paths (ancestral sampling). Carries a Gaussian or Student-t head only; a
+    are sample paths (ancestral sampling). Carries a Gaussian, Student-t or (for counts,
+    `loss="negative_binomial"`) negative binomial head only; a
     Forecaster left at its default loss gets the Student-t one, as DeepAR does in GluonTS and
     NeuralForecast: on the synthetic data its 90% paths cover 88% of hold-out points (mean of
     3 seeds), the Gaussian's 79% (benchmarks/results/deepar_coverage*.md).
@@ -352,7 +398,10 @@ class DeepAR(ModelSpec):
     """
 
     name = "deepar"
-    summary = "DeepAR: autoregressive LSTM, likelihood head, ancestral sample paths"
+    summary = (
+        "DeepAR: autoregressive LSTM, likelihood head (Student t, Gaussian, negative binomial "
+        "for counts), ancestral sample paths"
+    )
     options = (
         Option(
             "units",
@@ -374,7 +423,8 @@ class DeepAR(ModelSpec):
             search={"low": 0.0, "high": 0.3},
         ),
     )
-    outputs = ("distribution",)
+    # "counts": a negative binomial head, the target read in its own units and scaled by nu
+    outputs = ("distribution", "counts")
     future_inputs = True
     dropout_sampling = True
     # Read by the Forecaster: the loss used when `loss` is left at its default ("mse"), and

@@ -7,6 +7,12 @@ parameters in one canonical layout:
     channel 0        the location: the point forecast (the median, or the mean)
     channels 1..     positive spreads (quantile gaps, a scale), then shapes (Student-t df)
 
+A count head (negative binomial) is the exception: channel 0 is a positive rate (the mean mu,
+softplus of its raw output), channel 1 the dispersion alpha (variance mu + alpha mu^2). A
+count is not standardised: a family that declares the "counts" output reads the target in its
+own units, divides it by nu = 1 + the window's mean target and maps back mu = nu mu',
+alpha = alpha' / sqrt(nu) (Salinas et al. 2020; window_norm.py's "mean" mode).
+
 Spreads are taken from *differences* with channel 0 (softplus(raw_k - raw_0)), so a family
 that adds the window's last value to every output (nlinear) shifts the location and leaves
 the spreads alone. Everything downstream reads the layout, not the head: `window_norm` and
@@ -29,11 +35,13 @@ from keras import ops
 from deepcast.errors import ConfigError
 
 POINT_LOSSES = ("mse", "mae", "huber")
-DISTRIBUTIONS = ("gaussian", "student_t")
+COUNT_DISTRIBUTIONS = ("negative_binomial",)  # of non-negative integers, in their own units
+DISTRIBUTIONS = ("gaussian", "student_t", *COUNT_DISTRIBUTIONS)
 HEAD_LOSSES = ("quantile", *DISTRIBUTIONS)
 DEFAULT_QUANTILES = (0.1, 0.5, 0.9)
 MIN_SPREAD = 1e-4  # in scaled units: a scale of zero has no likelihood
 MIN_DF = 2.0  # Student-t degrees of freedom above 2: the variance exists
+MIN_RATE = 1e-6  # a negative binomial mean of zero gives every count but 0 no likelihood
 
 
 @dataclass(frozen=True)
@@ -41,7 +49,8 @@ class Head:
     """A head's name, its channels and what each channel is.
 
     `kind` is "point", "quantile" or one of DISTRIBUTIONS; `quantiles` (sorted, 0.5 included)
-    only for "quantile". `kinds[c]` is "location", "spread" or "shape".
+    only for "quantile". `kinds[c]` is "location", "spread" or "shape", or for a count head
+    "rate" and "dispersion".
     """
 
     kind: str
@@ -49,19 +58,27 @@ class Head:
 
     @property
     def channels(self) -> int:
-        return {"point": 1, "quantile": len(self.quantiles), "gaussian": 2, "student_t": 3}[
-            self.kind
-        ]
+        channels = {"point": 1, "gaussian": 2, "student_t": 3, "negative_binomial": 2}
+        return len(self.quantiles) if self.kind == "quantile" else channels[self.kind]
 
     @property
     def kinds(self) -> tuple[str, ...]:
         if self.kind == "student_t":
             return ("location", "spread", "shape")
+        if self.counts:
+            return ("rate", "dispersion")
         return ("location",) + ("spread",) * (self.channels - 1)
+
+    @property
+    def counts(self) -> bool:
+        """Whether the head is a distribution of counts: the target stays in its own units."""
+        return self.kind in COUNT_DISTRIBUTIONS
 
     @property
     def output(self) -> str:
         """The capability a family declares in `ModelSpec.outputs` to carry this head."""
+        if self.counts:
+            return "counts"
         return "distribution" if self.kind in DISTRIBUTIONS else self.kind
 
     @property
@@ -100,6 +117,8 @@ class Head:
             return stats.norm.ppf(probability, loc=loc, scale=scale)
         if self.kind == "student_t":
             return stats.t.ppf(probability, params[..., 2], loc=loc, scale=scale)
+        if self.counts:
+            return stats.nbinom.ppf(probability, *nbinom_parameters(params))
         raise ConfigError(
             "a point forecast has no quantiles; fit with loss='quantile' or a distribution"
         )
@@ -113,6 +132,10 @@ class Head:
         if self.kind == "student_t":
             t = rng.standard_t(params[..., 2:3], size=params.shape[:-1] + (n,))
             return params[..., :1] + params[..., 1:2] * t
+        if self.counts:
+            n_successes, p = nbinom_parameters(params[..., None, :])
+            size = params.shape[:-1] + (n,)
+            return rng.negative_binomial(n_successes, p, size=size).astype(np.float64)
         if self.kind == "quantile":
             values = self.quantile_values(params)  # [..., Q]
             u = rng.uniform(0.0, 1.0, size=params.shape[:-1] + (n,))  # flat beyond the outer
@@ -121,6 +144,16 @@ class Head:
             draws = np.stack([np.interp(r, self.quantiles, v) for r, v in zip(flat_u, flat_v)])
             return draws.reshape(u.shape)
         raise ConfigError("a point forecast has no distribution to sample")
+
+
+def nbinom_parameters(params: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """[..., 2] mean mu and dispersion alpha -> (n, p) of NumPy's and SciPy's negative
+    binomial: n = 1 / alpha, p = 1 / (1 + alpha mu); the mean n (1 - p) / p is mu.
+
+    >>> n, p = nbinom_parameters(np.array([4.0, 0.5]))  # mu 4, alpha 0.5: n = 2, p = 1 / 3
+    """
+    mu, alpha = np.asarray(params[..., 0], np.float64), np.asarray(params[..., 1], np.float64)
+    return 1.0 / alpha, 1.0 / (1.0 + alpha * mu)
 
 
 def for_loss(loss: str, quantiles=None) -> Head:
@@ -176,10 +209,11 @@ class HeadLayer(keras.layers.Layer):
     def call(self, raw):
         raw = ops.reshape(raw, (-1, self.horizon, len(self.kinds)))
         location = raw[..., :1]
-        parts = [location]
+        positive = self.kinds[0] == "rate"  # a count's mean
+        parts = [ops.softplus(location) + MIN_RATE if positive else location]
         for c, kind in enumerate(self.kinds[1:], start=1):
             free = ops.softplus(raw[..., c : c + 1] - location)
-            parts.append(free + (MIN_SPREAD if kind == "spread" else MIN_DF))
+            parts.append(free + (MIN_DF if kind == "shape" else MIN_SPREAD))
         return ops.concatenate(parts, axis=-1)
 
     def compute_output_spec(self, raw):
@@ -295,6 +329,21 @@ def loss_function(head: Head):
             return -ops.mean(log_density)
 
         return student_t_nll
+    if head.counts:
+
+        def negative_binomial_nll(y, params):
+            mu, alpha = params[..., 0], params[..., 1]
+            n = 1.0 / alpha
+            log_1p = ops.log1p(alpha * mu)  # -log p, with p = 1 / (1 + alpha mu)
+            log_pmf = (
+                _lgamma_difference(n, y)  # log Gamma(y + n) - log Gamma(n)
+                - _lgamma(y + 1.0)
+                - n * log_1p
+                + y * (ops.log(alpha * mu) - log_1p)
+            )
+            return -ops.mean(log_pmf)
+
+        return negative_binomial_nll
     raise ConfigError(f"the {head.kind} head has no likelihood loss")
 
 
@@ -305,3 +354,15 @@ def _lgamma(x):
     z = x + 6.0
     series = 1.0 / (12.0 * z) - 1.0 / (360.0 * z**3) + 1.0 / (1260.0 * z**5)
     return (z - 0.5) * ops.log(z) - z + 0.5 * np.log(2 * np.pi) + series - shift
+
+
+def _lgamma_difference(x, y):
+    """log Gamma(x + y) - log Gamma(x) for x > 0, y >= 0 in keras.ops, without the cancellation
+    of two large lgamma values when x >> y (a negative binomial's n = 1 / alpha near a Poisson):
+    `_lgamma`'s series for both, subtracted term by term."""
+    shift = sum(ops.log1p(y / (x + k)) for k in range(6))
+    z = x + 6.0
+    w = z + y
+    series = lambda v: 1.0 / (12.0 * v) - 1.0 / (360.0 * v**3) + 1.0 / (1260.0 * v**5)  # noqa: E731
+    stirling = (z - 0.5) * ops.log1p(y / z) + y * ops.log(w) - y
+    return stirling + series(w) - series(z) - shift

@@ -90,6 +90,9 @@ def build(
     A family that reads known-future inputs (`future_inputs`) takes windows
     [B, lookback + horizon, n_features] whose last rows are the forecast steps' known values in
     the columns `future_columns` (known_future.py); the wrappers read the lookback rows only.
+    A count head (negative binomial) needs a family with the "counts" output: it reads the
+    target in its own units and divides it by nu = 1 + the window's mean itself (its likelihood
+    needs nu); the wrapper maps the head's parameters back with the same nu (window_norm.py).
     """
     configured = configure(model, options)
     head = head or heads.Head("point")
@@ -99,6 +102,8 @@ def build(
             + ", ".join(configured.outputs)
         )
     rows = None
+    # A count family learns which head it carries: the raw width alone does not say.
+    counts = {"distribution": head.kind} if head.counts else {}
     if configured.future_inputs:
         if not future_columns:
             raise ConfigError(
@@ -112,10 +117,22 @@ def build(
             horizon * head.channels,
             horizon=horizon,
             future_columns=list(future_columns),
+            **counts,
         )
     else:
-        core = configured.build(lookback, n_features, horizon * head.channels)
+        core = configured.build(lookback, n_features, horizon * head.channels, **counts)
     core = heads.with_head(core, head, horizon)
+    if head.counts:
+        if window_norm or baseline_start:
+            raise ConfigError(
+                f"a {head.kind} head scales each window's counts by their mean: build it "
+                f"without window_norm and baseline_start. Received: window_norm={window_norm}, "
+                f"baseline_start={baseline_start}"
+            )
+        inputs = keras.Input(shape=(rows or lookback, n_features), name="window")
+        _, stats = WindowNormalization(lookback, mode="mean", name="count_scale")(inputs)
+        outputs = WindowDenormalization(head.kinds, name="count_unscale")(core(inputs), stats)
+        return keras.Model(inputs, outputs, name=f"{core.name}_counts")
     if window_norm:
         inputs = keras.Input(shape=(rows or lookback, n_features), name="window")
         norm = WindowNormalization(lookback if rows else None, name="window_norm")

@@ -6,7 +6,8 @@
     mc_dropout    forecasts sampled with dropout on (mc_dropout.py): their variance plus the
                   noise variance of the validation residuals (Zhu & Laptev 2017), Gaussian
     quantile      the quantile head's own quantiles
-    distribution  quantiles of the forecast distribution (Gaussian or Student t head)
+    distribution  quantiles of the forecast distribution (Gaussian, Student t or negative
+                  binomial head)
     samples       sample paths of an autoregressive model (deepar), drawn step by step from
                   its own distribution (ancestral sampling): the point is their median
 
@@ -99,9 +100,9 @@ def _check_capability(forecaster, family, method: str) -> None:
             f"method='quantile' needs a quantile head (loss='quantile'); "
             f"the loss is {forecaster.loss!r}"
         )
-    if method == "distribution" and head.output != "distribution":
+    if method == "distribution" and head.output not in ("distribution", "counts"):
         raise ConfigError(
-            f"method='distribution' needs loss='gaussian' or 'student_t'; "
+            f"method='distribution' needs loss='gaussian', 'student_t' or 'negative_binomial'; "
             f"the loss is {forecaster.loss!r}"
         )
     if method == "mc_dropout" and not family.dropout_sampling:
