@@ -132,19 +132,20 @@ class Monitor:
         served = self.registry.active.get(name)
         if served is None:
             return
-        frame = self._recent_frame(served)
+        last = self._forecast_until(served)
+        frame = self._recent_frame(served, last)
         if frame is None:
             return
-        self._issue_forecasts(served, frame)
+        self._issue_forecasts(served, frame, last)
         self._mature(served, frame)
         alarms = self._drift(served)
         if self.policy.enabled:
             self._maybe_retrain(served, alarms)
 
-    def _recent_frame(self, served: ServedModel) -> pd.DataFrame | None:
-        """The prepared rows that the new origins' windows and the maturing forecasts need."""
+    def _recent_frame(self, served: ServedModel, last: int | None) -> pd.DataFrame | None:
+        """The prepared rows that the new origins' windows (after origin `last`) and the
+        maturing forecasts need."""
         f, db = served.forecaster, self.store.db
-        last = self._forecast_until(served)
         new = 1 if last is None else min(db.count_since(served.name, last), MAX_BACKFILL)
         rows = db.latest_observations(served.name, f.lookback + new + f.horizon)
         if len(rows) < f.lookback:
@@ -155,9 +156,8 @@ class Monitor:
             logger.warning("model %s: stored observations unusable: %s", served.name, exc)
             return None
 
-    def _issue_forecasts(self, served: ServedModel, frame: pd.DataFrame) -> None:
+    def _issue_forecasts(self, served: ServedModel, frame: pd.DataFrame, last: int | None) -> None:
         f = served.forecaster
-        last = self._forecast_until(served)
         origins = frame.index[f.lookback - 1 :]
         fresh = np.flatnonzero(_ns(origins) > (last if last is not None else -(2**62)))
         if last is None:
@@ -165,10 +165,10 @@ class Monitor:
         if not len(fresh):
             return
         window = frame.iloc[fresh[0] : fresh[-1] + f.lookback]
-        forecasts = _forecast_table(served, window)
-        rows = []
-        for origin, table in forecasts:
-            rows.append((origin.value, origin.isoformat(), json.dumps(table)))
+        rows = [
+            (origin.value, origin.isoformat(), json.dumps(table))
+            for origin, table in _forecast_table(served, window)
+        ]
         self.ledger.record_forecasts(served.name, served.version, rows)
 
     def _forecast_until(self, served: ServedModel) -> int | None:
@@ -230,10 +230,9 @@ class Monitor:
 
     def _input_frame(self, served: ServedModel, live: int, reference) -> pd.DataFrame | None:
         """The input rows since the version went live, with the rows its first window read."""
-        f = served.forecaster
-        rows = self.store.db.observations_since(served.name, live)
-        extra = int(getattr(reference, "window", 0))  # the rows the first scanned window reads
-        rows = self.store.db.latest_observations(served.name, len(rows) + extra)
+        f, db = served.forecaster, self.store.db
+        since_live = db.count_since(served.name, live - 1)  # rows from `live` on
+        rows = db.latest_observations(served.name, since_live + reference.window)
         try:
             return f._frame(rows, "observations")
         except DeepcastError:
