@@ -61,6 +61,14 @@ METHODS = [
 OPTIONS = {"integrated_gradients": {"steps": 32}, "shap": {"samples": 64}}
 
 
+def _top_cells(e, k: int = 3) -> str:
+    """'x1@3 y@1 x2@6': the k most important (feature, lag) cells, or lags alone."""
+    if not e.feature_axis:
+        return " ".join(f"@{int(lag)}" for lag in e.by_lag().nlargest(k).index)
+    top = e.top_cells(k)
+    return " ".join(f"{f}@{int(lag)}" for f, lag in zip(top.feature, top.lag))
+
+
 def faithfulness(
     names: list[str], epochs: int, windows: int, figures: Path | None = None, report=None
 ) -> list[dict]:
@@ -109,6 +117,7 @@ def faithfulness(
                     "random_insertion_auc": r.random_insertion_auc,
                     "seconds_per_100": 100 * r.seconds_per_window,
                     "agreement_with_ig": float(c.agreement.loc[method, "integrated_gradients"]),
+                    "top_cells": _top_cells(c.explanations[method]),
                 }
             )
         if figures is not None and name == names[0]:
@@ -252,14 +261,15 @@ def markdown(fidelity: list[dict], timing: list[dict], args) -> str:
             "lag precision is in the JSON). Deletion AUC: lower is more faithful; random: "
             "cells deleted in random order. s/100: seconds per 100 windows.",
             "",
-            "| model | skill | method | precision@2 | deletion AUC | random | insertion AUC "
-            "| random | s/100 |",
-            "|---|---:|---|---:|---:|---:|---:|---:|---:|",
+            "| model | skill | method | precision@2 | top 3 cells | deletion AUC | random | "
+            "insertion AUC | random | s/100 |",
+            "|---|---:|---|---:|---|---:|---:|---:|---:|---:|",
         ]
         for r in fidelity:
             lines.append(
                 f"| {r['model']} | {r['skill']:.0%} | {r['method']} | "
-                f"{num(r['precision_at_2'], 2)} | {num(r['deletion_auc'], 3)} | "
+                f"{num(r['precision_at_2'], 2)} | {r.get('top_cells', '')} | "
+                f"{num(r['deletion_auc'], 3)} | "
                 f"{num(r['random_deletion_auc'], 3)} | {num(r['insertion_auc'], 3)} | "
                 f"{num(r['random_insertion_auc'], 3)} | {num(r['seconds_per_100'], 2)} |"
             )

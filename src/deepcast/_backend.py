@@ -189,6 +189,30 @@ def concurrent_batches() -> int:
     return torch.get_num_threads()
 
 
+#: Rows per gradient call through a recurrent layer on torch. Its backward pass keeps every
+#: time step's gates; past ~128 rows they spill out of the CPU caches and points/s falls by up
+#: to 1.8x (2 x 64 LSTM, lookback 48), while convolutions, attention and linear maps still
+#: gain from bigger calls (benchmarks/explain_speed.py).
+RECURRENT_ROWS = 128
+
+
+def rows_per_call(batch_size: int, model=None) -> int:
+    """Rows per backend call so that `batch_size` rows are in flight at once over the
+    `concurrent_batches()` workers; at most `RECURRENT_ROWS` through a recurrent model."""
+    rows = max(1, batch_size // concurrent_batches())
+    if model is not None and name() == "torch" and _is_recurrent(model):
+        rows = min(rows, RECURRENT_ROWS)
+    return rows
+
+
+def _is_recurrent(model) -> bool:
+    """Whether any layer, however deeply nested (Bidirectional, sub-models), is an RNN."""
+    flatten = getattr(model, "_flatten_layers", None)  # Keras' own recursive walk
+    return flatten is not None and any(
+        isinstance(layer, keras.layers.RNN) for layer in flatten(include_self=False)
+    )
+
+
 def outputs(model, x: np.ndarray, output_index: int) -> np.ndarray:
     """Output column `output_index` of `model(x)` without recording anything for gradients."""
     x = np.ascontiguousarray(x, dtype=np.float32)

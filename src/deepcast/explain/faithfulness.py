@@ -14,7 +14,7 @@ import numpy as np
 
 from deepcast import _backend
 from deepcast.explain.explanation import Explanation
-from deepcast.explain.methods import forecasts, rows_per_call
+from deepcast.explain.methods import forecasts
 
 
 def deletion_check(
@@ -112,7 +112,7 @@ def deletion_insertion(
     rank = np.empty_like(order)
     np.put_along_axis(rank, order, np.arange(cells)[None, :].repeat(n, axis=0), axis=1)
     x, b = inputs.reshape(n, cells), baseline.reshape(n, cells)
-    rows = rows_per_call(batch_size)
+    rows = _backend.rows_per_call(batch_size)
 
     def batches():  # per k: the n windows with top k deleted, then with top k inserted
         for k in ks:

@@ -90,7 +90,7 @@ def integrated_gradients(
     # Path point r belongs to window r // S at step r % S. Points are built one chunk at a
     # time and the backend keeps only a few chunks in flight, together `batch_size` points.
     diff = x - b  # [n, L, F]
-    rows = max(1, batch_size // _backend.concurrent_batches())  # points per gradient call
+    rows = _backend.rows_per_call(batch_size, model)  # points per gradient call
     starts = range(0, n * steps, rows)
 
     def indices(start: int) -> tuple[np.ndarray, np.ndarray]:  # window and step of each point

@@ -182,11 +182,6 @@ def check_output_index(model, output_index: int) -> None:
         )
 
 
-def rows_per_call(batch_size: int) -> int:
-    """Rows per backend call so that `batch_size` rows are in flight at once."""
-    return max(1, batch_size // _backend.concurrent_batches())
-
-
 def gradients(
     model, points: Iterator[np.ndarray], output_index: int
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
@@ -197,7 +192,7 @@ def gradients(
 
 def forecasts(model, x: np.ndarray, output_index: int, batch_size: int = 1024) -> np.ndarray:
     """f_k(x) [n] in batches, float64."""
-    rows = rows_per_call(batch_size)
+    rows = _backend.rows_per_call(batch_size)  # forward only: no gates kept, bigger calls win
     column = partial(_backend.outputs, model, output_index=output_index)
     batches = (x[i : i + rows] for i in range(0, len(x), rows))
     parts = list(_backend.map_batches(column, batches))
@@ -210,7 +205,7 @@ def gradient_map(
     """f_k(x) [n] and d f_k / d x [n, rows, F] for every window, float64, at most
     `batch_size` windows in flight; a few windows are still split over every worker."""
     workers = _backend.concurrent_batches()
-    rows = max(1, min(rows_per_call(batch_size), -(-len(x) // workers)))
+    rows = max(1, min(_backend.rows_per_call(batch_size, model), -(-len(x) // workers)))
     starts = range(0, len(x), rows)
     forecast = np.empty(len(x), dtype=np.float64)
     out = np.empty(x.shape, dtype=np.float64)

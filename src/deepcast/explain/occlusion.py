@@ -22,7 +22,7 @@ import numpy as np
 from deepcast import _backend, _progress
 from deepcast.errors import ConfigError
 from deepcast.explain.baselines import resolve_baseline
-from deepcast.explain.methods import Attribution, Method, forecasts, register, rows_per_call
+from deepcast.explain.methods import Attribution, Method, forecasts, register
 
 
 @register
@@ -35,7 +35,7 @@ class Occlusion(Method):
         b = resolve_baseline(baseline, inputs)  # [n, rows, F]
         masks = patch_masks(inputs.shape[1:], self.config["window"], self.config["strides"])
         n, n_patches = len(inputs), len(masks)  # masks [P, rows, F], bool
-        rows = rows_per_call(self.batch_size)
+        rows = _backend.rows_per_call(self.batch_size)
         starts = range(0, n * n_patches, rows)
 
         def occluded():  # point r: window r // P with patch r % P set to the baseline

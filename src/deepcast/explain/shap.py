@@ -43,7 +43,6 @@ from deepcast.explain.methods import (
     forecasts,
     gradients,
     register,
-    rows_per_call,
     sum_per_window,
 )
 
@@ -114,7 +113,7 @@ class Shap(Method):
             raise ConfigError(f"shap: samples must be >= 1. Received: samples={samples}")
         pick, t = shap_draws(len(x), samples, len(background), self.config["seed"])  # [n, S]
         pick, t = pick.reshape(-1), t.reshape(-1)  # point r: window r // S, sample r % S
-        n, rows = len(x), rows_per_call(self.batch_size)
+        n, rows = len(x), _backend.rows_per_call(self.batch_size, self.model)
         starts = range(0, n * samples, rows)
 
         def points():  # [R, rows, F]: b + t (x - b)
@@ -148,7 +147,7 @@ class Shap(Method):
         walks = [o if d == 0 else o[::-1] for o in orders for d in (0, 1)]
         flat_x, flat_b = x.reshape(n, cells), background.reshape(m, cells)
         per_walk = (cells + 1) * m  # prefixes of 0..cells cells, each over every background
-        walks_per_call = max(1, rows_per_call(self.batch_size) // per_walk)
+        walks_per_call = max(1, _backend.rows_per_call(self.batch_size) // per_walk)
         starts = range(0, len(walks), walks_per_call)
 
         def points():  # [W * (cells + 1) * m, rows, F]

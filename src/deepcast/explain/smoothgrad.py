@@ -17,14 +17,13 @@ from contextlib import closing
 
 import numpy as np
 
-from deepcast import _progress
+from deepcast import _backend, _progress
 from deepcast.errors import ConfigError
 from deepcast.explain.methods import (
     Attribution,
     Method,
     gradients,
     register,
-    rows_per_call,
     sum_per_window,
 )
 
@@ -44,7 +43,7 @@ class SmoothGrad(Method):
             )
         rng = np.random.default_rng(self.config["seed"])
         n = len(inputs)
-        rows = rows_per_call(self.batch_size)
+        rows = _backend.rows_per_call(self.batch_size, self.model)
         starts = range(0, n * samples, rows)
 
         def noisy_copies():  # [R, rows, F] each, drawn in copy order
