@@ -9,6 +9,7 @@ every test row is a target. Variants compare one setting against the defaults si
     .venv/bin/python benchmarks/defaults.py                       # defaults and auto, seed 0
     .venv/bin/python benchmarks/defaults.py --variants baseline_start=false --seeds 0,1,2
     .venv/bin/python benchmarks/defaults.py --sets aapl_stock --epochs 50
+    .venv/bin/python benchmarks/defaults.py --no-defaults --no-auto --variants model=nbeats
 """
 
 from __future__ import annotations
@@ -122,11 +123,18 @@ def main() -> None:
         help="extra systems: KEY=VALUE[+KEY=VALUE], comma-separated (baseline_start=false)",
     )
     parser.add_argument("--no-auto", action="store_true")
+    parser.add_argument(
+        "--no-defaults", action="store_true", help="only the variants (and auto, unless --no-auto)"
+    )
     parser.add_argument("--out", default=str(RESULTS))
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
 
-    systems = [("defaults", {})] + args.variants + ([] if args.no_auto else [("auto", {})])
+    systems = (
+        ([] if args.no_defaults else [("defaults", {})])
+        + args.variants
+        + ([] if args.no_auto else [("auto", {})])
+    )
     rows = []
     for name in args.sets:
         data, lookback, horizon = SETS[name]

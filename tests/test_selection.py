@@ -75,6 +75,18 @@ def test_auto_keeps_the_lowest_validation_loss_and_reports_every_candidate(selec
     assert all(name in table for name in rows) and "linear (baseline)" in table
 
 
+def test_auto_scores_every_candidate_on_one_loss(small_parts):
+    """nbeats trains on MAE when chosen by name; among candidates scored on MSE it would be
+    judged on a loss it did not minimise, so auto trains all of them on one."""
+    train, val, _ = small_parts
+    result = select_model(
+        train, val, target="y", forecaster_args={"lookback": 24}, candidates=("nlinear", "nbeats"),
+        epochs=1,
+    )  # fmt: skip
+    assert [row["loss"] for row in result.candidates] == ["mse", "mse"]
+    assert result.to_json()["loss"] == "mse"
+
+
 def test_auto_runs_nlinear_even_with_no_budget_and_skips_the_rest(small_parts):
     train, val, _ = small_parts
     result = select_model(

@@ -206,10 +206,11 @@ def _model_arguments(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--loss",
-        default="mse",
+        default=None,
         choices=["mse", "mae", "huber", "quantile", "gaussian", "student_t", "negative_binomial"],
-        help="training loss; quantile, gaussian and student_t give the model an output head "
-        "of quantiles or a distribution; negative_binomial one of counts (deepar)",
+        help="training loss (default: the model's own, see `deepcast models`; else mse); "
+        "quantile, gaussian and student_t give the model an output head of quantiles or a "
+        "distribution; negative_binomial one of counts (deepar)",
     )
     group.add_argument(
         "--levels",
@@ -381,13 +382,13 @@ def _loss_for_intervals(args) -> tuple[str, tuple | None]:
 
     method, loss = getattr(args, "intervals", None), args.loss
     allowed = {
-        "quantile": ("mse", "quantile"),
-        "distribution": ("mse", "gaussian", "student_t", "negative_binomial"),
+        "quantile": (None, "mse", "quantile"),
+        "distribution": (None, "mse", "gaussian", "student_t", "negative_binomial"),
     }
     if method in allowed:
         if loss not in allowed[method]:
             raise ConfigError(f"--intervals {method} trains its own loss; drop --loss {loss}")
-        loss = method if method == "quantile" else ("gaussian" if loss == "mse" else loss)
+        loss = method if method == "quantile" else ("gaussian" if loss in (None, "mse") else loss)
     quantiles = None
     if loss == "quantile":
         quantiles = tuple(q for level in _levels(args) for q in level_quantiles(level)) or None

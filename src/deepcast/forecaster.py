@@ -43,7 +43,7 @@ _RULES = {
     "learning_rate": _params.positive_float(),
     "patience": _params.positive_int(),
     "lr_patience": _params.positive_int("a positive integer or None"),
-    "loss": _params.Rule(str, lambda v: v in LOSSES, f"one of {', '.join(LOSSES)}"),
+    "loss": _params.Rule(str, lambda v: v in LOSSES, f"one of {', '.join(LOSSES)}, or None"),
     "window_norm": _params.Rule(bool, lambda v: True, "true or false"),
     "baseline_start": _params.Rule(bool, lambda v: True, "true or false"),
     "seed": _params.Rule(int, lambda v: v >= 0, "a non-negative integer"),
@@ -71,7 +71,8 @@ class Forecaster:
     beaten the baseline on validation data after training, the model is that baseline (the gate
     to the network is closed), so a fit never quietly ends worse than it. The model maps
     `lookback` scaled rows to `horizon` future target values (direct multi-step), trained on
-    `loss` ("mse", "mae", or "huber", in scaled units), stopping after `patience` epochs without
+    `loss` ("mse", "mae", or "huber", in scaled units; None: the family's own, else "mse"),
+    stopping after `patience` epochs without
     a lower validation loss; `lr_patience` halves the learning rate after that many such epochs
     (needs validation data; None keeps the rate constant). `seasonal_period` is one period or a
     list (the first is primary); None infers them from the timestamps (hourly: 24 and 168).
@@ -92,7 +93,7 @@ class Forecaster:
         window_norm: bool = False,
         baseline_start: bool = True,
         learning_rate: float = 1e-3,
-        loss: str = "mse",
+        loss: str | None = None,
         quantiles: tuple[float, ...] | None = None,
         patience: int = 5,
         lr_patience: int | None = None,
@@ -161,12 +162,13 @@ class Forecaster:
 
     @property
     def training_loss(self) -> str:
-        """`loss`, or the family's own `default_loss` when `loss` is left at "mse" and the
-        family has no point output (deepar: "student_t")."""
-        if self.loss == "mse":
+        """`loss`; left at None, the family's own `default_loss` (nbeats: "mae", deepar:
+        "student_t"), else "mse". "mse" on a family without point outputs keeps meaning its
+        own loss, as it did when "mse" was the default."""
+        if self.loss is None or self.loss == "mse":
             family = type(models.configure(self.model_spec))
-            if "point" not in family.outputs:
-                return family.default_loss or self.loss
+            if self.loss is None or "point" not in family.outputs:
+                return family.default_loss or "mse"
         return self.loss
 
     @property
@@ -379,7 +381,7 @@ class Forecaster:
                 "forecasts as that baseline",
                 self.model_name,
                 baselines.baseline_label(self.start_["baseline"], self.seasonal_period_),
-                self.loss,
+                self.training_loss,
                 losses[1.0],
                 losses[0.0],
             )
@@ -387,7 +389,7 @@ class Forecaster:
     def _training_loss(self, forecast: np.ndarray, y: np.ndarray) -> float:
         """The training loss of scaled model outputs against scaled targets, in numpy."""
         if self.head.is_point:
-            return float(np.mean(pointwise_loss(self.loss, forecast - y)))
+            return float(np.mean(pointwise_loss(self.training_loss, forecast - y)))
         tensors = (keras.ops.convert_to_tensor(a, dtype="float32") for a in (y, forecast))
         value = heads.loss_function(self.head)(*tensors)
         return float(keras.ops.convert_to_numpy(value))

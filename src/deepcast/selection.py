@@ -92,6 +92,9 @@ def select_model(
             "one family: choose it with --model NAME instead"
         )
     args.pop("model_options", None)
+    # One loss for every candidate, or their validation losses would not compare (a family's
+    # own default loss, e.g. nbeats' mae, applies when it is chosen by name).
+    args["loss"] = args.get("loss") or "mse"
     order = [ALWAYS, *(c for c in candidates if c != ALWAYS)]
     for name in order:
         models.spec(name)  # unknown candidates fail before any work
@@ -126,6 +129,7 @@ def select_model(
                 "model": name,
                 "status": "trained",
                 "val_loss": forecaster.validation_check_.model,
+                "loss": forecaster.point_loss,
                 "seconds": round(time.perf_counter() - began, 2),
                 "epochs_trained": len(forecaster.history_.epochs),
                 "out_of_time": forecaster.history_.out_of_time,

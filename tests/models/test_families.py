@@ -15,6 +15,7 @@ from deepcast.cli import main
 from deepcast.errors import ConfigError
 from deepcast.models import heads
 from deepcast.models.spec import ModelSpec, Option
+from deepcast.models.table import table
 
 FAMILIES = models.names()
 SETTINGS = {"lookback": 24, "horizon": 2, "seed": 0}
@@ -52,6 +53,15 @@ def test_models_command_lists_every_family_with_every_option(capsys):
         for option in family.options:
             row = next(line for line in block.splitlines() if line.split()[:1] == [option.name])
             assert option.valid_range() in row
+
+
+def test_a_forecaster_left_at_its_default_loss_trains_on_the_familys_own():
+    assert dc.Forecaster("y", model="nbeats").training_loss == "mae"
+    assert dc.Forecaster("y", model="nbeats", loss="mse").training_loss == "mse"  # asked for
+    assert dc.Forecaster("y", model="lstm").training_loss == "mse"
+    assert dc.Forecaster("y", model="lstm").get_params()["loss"] is None  # saved as left
+    nbeats = next(b for b in table().split("\n\n") if b.startswith("nbeats "))
+    assert "default loss mae" in nbeats.splitlines()[1]
 
 
 @pytest.mark.parametrize("name", FAMILIES)

@@ -101,8 +101,8 @@ class ModelSpec:
             be sampled by Monte Carlo dropout.
         builder: `builder(lookback, n_features, horizon, **options) -> keras.Model`, mapping
             scaled windows [B, lookback, n_features] to [B, horizon].
-        default_loss: the loss a Forecaster left at its default ("mse") trains with, for a
-            family without point outputs (deepar: "student_t").
+        default_loss: the loss a Forecaster left at its default (loss=None) trains with; None
+            is "mse" (deepar: "student_t", it has no point output; nbeats: "mae", measured).
         autoregressive: whether its forecasts are sampled paths of its own network (deepar),
             which a baseline start outside the network would break.
     """

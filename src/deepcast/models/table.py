@@ -12,7 +12,7 @@ def table() -> str:
 
     >>> print(table())
     lstm  stacked LSTM (fused CPU kernel), dense head to all horizon steps
-      capabilities: outputs point, quantile, distribution; dropout sampling
+      capabilities: outputs point, quantile, distribution; default loss mse; dropout sampling
       option  type  default  valid        search          meaning
       units   int   64       an int >= 1  16..256 (log)   LSTM units per layer
     ...
@@ -42,7 +42,7 @@ def table() -> str:
 
 
 def _capabilities(family) -> str:
-    parts = ["outputs " + ", ".join(family.outputs)]
+    parts = ["outputs " + ", ".join(family.outputs), f"default loss {family.default_loss or 'mse'}"]
     for flag, text in (
         ("future_inputs", "known-future inputs"),
         ("attention", "attention weights"),

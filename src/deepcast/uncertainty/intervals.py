@@ -98,12 +98,12 @@ def _check_capability(forecaster, family, method: str) -> None:
     if method == "quantile" and head.kind != "quantile":
         raise ConfigError(
             f"method='quantile' needs a quantile head (loss='quantile'); "
-            f"the loss is {forecaster.loss!r}"
+            f"the loss is {forecaster.training_loss!r}"
         )
     if method == "distribution" and head.output not in ("distribution", "counts"):
         raise ConfigError(
             f"method='distribution' needs loss='gaussian', 'student_t' or 'negative_binomial'; "
-            f"the loss is {forecaster.loss!r}"
+            f"the loss is {forecaster.training_loss!r}"
         )
     if method == "mc_dropout" and not family.dropout_sampling:
         raise ConfigError(
