@@ -169,6 +169,7 @@ def deepcast_model(setup: Setup, name: str, seed: int, args) -> tuple[np.ndarray
         model=name,
         features=setup.covariates,  # [] in mode S: the target's own history only
         learning_rate=LEARNING_RATE,
+        loss="mse",  # the protocol's, whatever a family's own default
         patience=PATIENCE,
         seed=seed,
     )

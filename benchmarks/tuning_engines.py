@@ -154,6 +154,7 @@ def main() -> None:
     parser.add_argument(
         "--baseline-start", action="store_true", help="start every trial at the ridge forecast"
     )
+    parser.add_argument("--suffix", default="", help="result file names: tuning_engines<suffix>")
     args = parser.parse_args()
     if args.backtest:
         backtest_on_cluster(args.backtest, args.seeds[0])
@@ -188,11 +189,10 @@ def main() -> None:
         }
         # Written after every seed, so a long run that is stopped keeps what it measured.
         RESULTS.mkdir(exist_ok=True)
-        _atomic.write_json(
-            RESULTS / "tuning_engines.json", _finite(json.loads(json.dumps(payload)))
-        )
-        _atomic.write_text(RESULTS / "tuning_engines.md", markdown(by_seed, report, args))
-        _atomic.save_figure(RESULTS / "tuning_engines.png", figure(by_seed[args.seeds[0]]))
+        stem = RESULTS / f"tuning_engines{args.suffix}"
+        _atomic.write_json(f"{stem}.json", _finite(json.loads(json.dumps(payload))))
+        _atomic.write_text(f"{stem}.md", markdown(by_seed, report, args))
+        _atomic.save_figure(f"{stem}.png", figure(by_seed[args.seeds[0]]))
     print(markdown(by_seed, report, args))
 
 

@@ -125,3 +125,15 @@ def test_lstm_beats_seasonal_naive_by_ten_percent_on_synthetic_data():
     f = dc.Forecaster("y", lookback=48, units=32, seed=0)
     result = f.fit(train, validation=val, epochs=8, verbose=False).evaluate(test)
     assert result["skill_vs_seasonal_naive"] >= 0.10, result
+
+
+def test_warm_start_compares_the_loss_trained_on_not_how_it_was_spelled(small_parts):
+    """A model saved with loss="mse" (every model saved before losses were per family) warm
+    starts a Forecaster left at its default loss when that is also MSE, and not otherwise."""
+    train, val, _ = small_parts
+    args = {"target": "y", "lookback": 24, "horizon": 2}
+    saved = dc.Forecaster(**args, model="nlinear", loss="mse").fit(train, epochs=1, verbose=False)
+    dc.Forecaster(**args, model="nlinear").fit(train, epochs=1, warm_start=saved, verbose=False)
+    nbeats = dc.Forecaster(**args, model="nbeats", loss="mse").fit(train, epochs=1, verbose=False)
+    with pytest.raises(dc.ConfigError, match="its loss differs: 'mse'"):
+        dc.Forecaster(**args, model="nbeats").fit(train, epochs=1, warm_start=nbeats)

@@ -326,6 +326,7 @@ class Forecaster:
     def _check_warm_start(self, other: Forecaster) -> None:
         other._check_fitted()
         mine, theirs = self.get_params(), other.get_params()
+        mine["loss"], theirs["loss"] = self.training_loss, other.training_loss  # None: its own
         training_only = ("seed", "learning_rate", "patience", "lr_patience")
         differ = [k for k in mine if k not in training_only and mine[k] != theirs[k]]
         if differ or other.feature_names_ != self.feature_names_:

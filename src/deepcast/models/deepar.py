@@ -427,7 +427,7 @@ class DeepAR(ModelSpec):
     outputs = ("distribution", "counts")
     future_inputs = True
     dropout_sampling = True
-    # Read by the Forecaster: the loss used when `loss` is left at its default ("mse"), and
+    # Read by the Forecaster: the loss used when `loss` is left at its default (None), and
     # that the forecast is sampled from the network itself (no baseline start around it).
     default_loss = "student_t"
     autoregressive = True

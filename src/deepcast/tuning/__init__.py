@@ -154,6 +154,9 @@ def tune(
     )
     check_for_model(space, model)
     checks.lookback_fits(space, train, forecaster_args)
+    if "model" in space and "loss" not in space and forecaster_args.get("loss") is None:
+        # Trials of several families are ranked on one loss (their own ones would not compare).
+        forecaster_args = {**forecaster_args, "loss": "mse"}
 
     directory = Path(directory)
     settings = {
@@ -163,6 +166,7 @@ def tune(
         "search_space": space.to_json(),
         "target": target,
         "forecaster_args": forecaster_args,
+        "training_loss": checks.training_loss(forecaster_args),
         "epochs": epochs,
         "batch_size": batch_size,
         "seed": seed,

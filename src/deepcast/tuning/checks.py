@@ -110,6 +110,16 @@ def started(directory: Path, storage: str | None) -> bool:
     return (directory / "optuna.db").exists() or (directory / "ray").exists()
 
 
+def training_loss(forecaster_args: dict) -> str:
+    """The loss a search's trials train on: `loss`, or left at None the family's own."""
+    from deepcast.forecaster import Forecaster
+
+    keys = ("model", "loss", "quantiles")
+    return Forecaster(
+        "target", **{k: forecaster_args[k] for k in keys if k in forecaster_args}
+    ).training_loss
+
+
 def resumable(directory: Path, settings: dict, overwrite: bool, started: bool) -> None:
     """A search continues only with the same settings: otherwise its old trials would be
     scored on other data or another space, and mixing them would be silently wrong."""
@@ -124,8 +134,12 @@ def resumable(directory: Path, settings: dict, overwrite: bool, started: bool) -
     # An argument spelled out at its default is the same search as one left out (searches
     # saved before a Forecaster argument existed stay resumable).
     defaults = forecaster_defaults()
+    if "training_loss" not in previous:  # saved when "mse" was every Forecaster's default loss
+        saved = previous.get("forecaster_args") or {}
+        previous["training_loss"] = training_loss({**saved, "loss": saved.get("loss") or "mse"})
     for state in (previous, current):
         state["forecaster_args"] = {**defaults, **(state.get("forecaster_args") or {})}
+        del state["forecaster_args"]["loss"]  # compared as the loss trained on: training_loss
     previous.setdefault("engine", "keras_tuner")  # saved before there were other engines
     previous.setdefault("pruner", None)
     changed = [k for k in current if previous.get(k) != current[k]]
