@@ -137,3 +137,22 @@ def test_cli_tuner_names_pick_the_engine_and_bad_combinations_exit_2(tmp_path, c
     code, _, err = cli([*args, *narrow, "--tuner", "keras-random", "--ray-address", "h:1"], capsys)
     assert code == 2 and "a Ray address needs the ray engine" in err
     assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("tuner, through", [("ray-pbt", True), ("ray-asha", False)])
+def test_only_population_based_training_trains_every_member_through(tuner, through, tmp_path):
+    """PBT retires members by exploitation, not by their own patience (objective.py)."""
+    import deepcast.tuning as tuning
+
+    made = {}
+
+    class Recorder(tuning.ForecasterObjective):
+        def __init__(self, *args, **kwargs):
+            made.update(kwargs)
+            raise KeyboardInterrupt  # enough: no search needs to run
+
+    train, val, _ = dc.split(dc.datasets.synthetic(n_steps=300, seed=0), val=0.2, test=0.1)
+    with pytest.MonkeyPatch.context() as patch, pytest.raises(KeyboardInterrupt):
+        patch.setattr(tuning, "ForecasterObjective", Recorder)
+        dc.tune(train, val, target="y", directory=tmp_path, algorithm=tuner, max_trials=2)
+    assert made["train_through"] is through

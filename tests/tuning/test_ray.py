@@ -19,6 +19,7 @@ from pathlib import Path
 
 import cloudpickle
 import numpy as np
+import pandas as pd
 import pytest
 
 import deepcast as dc
@@ -146,7 +147,11 @@ def test_pbt_exploit_continues_from_the_donors_checkpoint_exactly(cluster, tmp_p
     monkeypatch.setattr(ray_engine, "KEEP_CHECKPOINTS", None)  # the donors' stay for the test
     train, val, _ = dc.split(dc.datasets.synthetic(n_steps=400, seed=0), val=0.2, test=0.1)
     objective = ForecasterObjective(
-        train, val, "y", {"lookback": 12, "units": 8, "layers": 1, "patience": 50}
+        train,
+        val,
+        "y",
+        {"lookback": 12, "units": 8, "layers": 1, "patience": 1},
+        train_through=True,  # as tune() sets it for PBT
     )
     space = SearchSpace.from_json(
         {
@@ -169,6 +174,9 @@ def test_pbt_exploit_continues_from_the_donors_checkpoint_exactly(cluster, tmp_p
     experiment = tmp_path / "search" / "ray"
     trial_dirs = [d for d in experiment.iterdir() if d.is_dir() and (d / "params.json").exists()]
     assert all((d / "outcome.json").exists() for d in trial_dirs)  # each trial's own files
+    # Every member trains to the end of its budget: patience 1 would have stopped some early.
+    for d in trial_dirs:
+        assert pd.read_csv(d / "progress.csv")["epoch"].max() == 8, d.name
     exploits = [(d, r) for d in trial_dirs for r in ray_engine.restores(d)]
     # PBT also pauses and resumes trials from their own checkpoints; an exploit takes another's.
     assert any(d.name not in r["checkpoint"] for d, r in exploits), "PBT never exploited"

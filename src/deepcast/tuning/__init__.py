@@ -178,7 +178,9 @@ def tune(
     checks.resumable(directory, settings, overwrite, checks.started(directory, storage))
     _atomic.write_json(directory / SETTINGS_FILE, {**settings, "max_trials": max_trials})
 
-    objective = ForecasterObjective(train, validation, target, forecaster_args, batch_size)
+    objective = ForecasterObjective(
+        train, validation, target, forecaster_args, batch_size, train_through=algorithm == "pbt"
+    )
     logger.info(
         "tuning %s: %s %s search, up to %s trials of at most %d epochs, state in %s",
         target,

@@ -89,7 +89,13 @@ class TrialRecord:
 
 class ForecasterObjective:
     """Fits a `Forecaster` with one trial's hyperparameters on `train`, early stopping on
-    `validation`; the score is the lowest validation loss. Picklable, so Ray can ship it."""
+    `validation`; the score is the lowest validation loss. Picklable, so Ray can ship it.
+
+    `train_through`: no early stopping, every trial trains its whole epoch budget. Population-
+    based training needs that: its members are retired by exploitation (a better member's
+    checkpoint replaces theirs), and a member that stopped on its own patience leaves the
+    population with its budget unspent (measured: 33 of 400 epochs spent, budget 400).
+    """
 
     def __init__(
         self,
@@ -98,9 +104,11 @@ class ForecasterObjective:
         target: str,
         forecaster_args: dict,
         batch_size: int = 64,
+        train_through: bool = False,
     ):
         self.train, self.validation, self.target = train, validation, target
         self.forecaster_args, self.batch_size = dict(forecaster_args), batch_size
+        self.train_through = train_through
 
     def forecaster(self, hp: dict, seed: int):
         """The unfitted Forecaster of one trial and its batch size."""
@@ -115,6 +123,8 @@ class ForecasterObjective:
         from deepcast import training
 
         forecaster, batch_size = self.forecaster(hp, seed)
+        if self.train_through:
+            forecaster.patience = epochs + 1  # never reached: the budget ends training
         with training.hooks(on_epoch=report, restore=restore):
             forecaster.fit(
                 self.train,
