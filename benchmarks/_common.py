@@ -88,12 +88,16 @@ def num(value, digits: int = 1) -> str:
     return "-" if value is None or not np.isfinite(value) else f"{value:.{digits}f}"
 
 
-def json_safe(rows: list[dict]) -> list[dict]:
-    """NaN (a time not measured) -> None: JSON has no NaN."""
-    return [
-        {k: None if isinstance(v, float) and not np.isfinite(v) else v for k, v in r.items()}
-        for r in rows
-    ]
+def json_safe(value):
+    """NaN and inf (a time not measured, a curve before its first trial) -> None, all through
+    nested lists and dicts: JSON has neither."""
+    if isinstance(value, float):
+        return value if np.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [json_safe(v) for v in value]
+    return value
 
 
 def write_results(out: Path, stem: str, table: str, payload: dict) -> None:

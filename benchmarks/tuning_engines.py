@@ -45,7 +45,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _common import RESULTS, seed_list, vic_elec_task
+from _common import RESULTS, json_safe, seed_list, vic_elec_task
 from matplotlib.figure import Figure
 
 import deepcast as dc
@@ -190,7 +190,7 @@ def main() -> None:
         # Written after every seed, so a long run that is stopped keeps what it measured.
         RESULTS.mkdir(exist_ok=True)
         stem = RESULTS / f"tuning_engines{args.suffix}"
-        _atomic.write_json(f"{stem}.json", _finite(json.loads(json.dumps(payload))))
+        _atomic.write_json(f"{stem}.json", json_safe(json.loads(json.dumps(payload))))
         _atomic.write_text(f"{stem}.md", markdown(by_seed, report, args))
         _atomic.save_figure(f"{stem}.png", figure(by_seed[args.seeds[0]]))
     print(markdown(by_seed, report, args))
@@ -261,18 +261,6 @@ def aggregate(by_seed: dict) -> dict:
             "wall_seconds": float(np.mean([r["wall_seconds"] for r in rows])),
         }
     return {"engines": engines, "goal": _goal(engines)}
-
-
-def _finite(value):
-    """inf / NaN -> None all through nested lists and dicts (a curve is inf before the first
-    completed trial); JSON has neither."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_finite(v) for v in value]
-    return value
 
 
 def _goal(engines: dict) -> dict:

@@ -72,10 +72,10 @@ class Forecaster:
     to the network is closed), so a fit never quietly ends worse than it. The model maps
     `lookback` scaled rows to `horizon` future target values (direct multi-step), trained on
     `loss` ("mse", "mae", or "huber", in scaled units; None: the family's own, else "mse"),
-    stopping after `patience` epochs without
-    a lower validation loss; `lr_patience` halves the learning rate after that many such epochs
-    (needs validation data; None keeps the rate constant). `seasonal_period` is one period or a
-    list (the first is primary); None infers them from the timestamps (hourly: 24 and 168).
+    stopping after `patience` epochs without a lower validation loss; `lr_patience` halves the
+    learning rate after that many such epochs (needs validation data; None keeps the rate
+    constant). `seasonal_period` is one period or a list (the first is primary); None infers
+    them from the timestamps (hourly: 24 and 168).
     Hyperparameters are stored as given; they are checked in `fit`.
     """
 
@@ -165,11 +165,12 @@ class Forecaster:
         """`loss`; left at None, the family's own `default_loss` (nbeats: "mae", deepar:
         "student_t"), else "mse". "mse" on a family without point outputs keeps meaning its
         own loss, as it did when "mse" was the default."""
-        if self.loss is None or self.loss == "mse":
-            family = type(models.configure(self.model_spec))
-            if self.loss is None or "point" not in family.outputs:
-                return family.default_loss or "mse"
-        return self.loss
+        if self.loss not in (None, "mse"):
+            return self.loss
+        family = type(models.configure(self.model_spec))
+        if self.loss is None or "point" not in family.outputs:
+            return family.default_loss or "mse"
+        return "mse"
 
     @property
     def _uses_start(self) -> bool:
