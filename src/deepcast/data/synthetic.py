@@ -3,7 +3,9 @@
 The target `y` is driven by two known cells of the input window — `x1` three hours back and
 `x2` six hours back — plus their product, on top of a trend, daily and weekly seasonality and
 autocorrelated noise. A model that reads the window should beat seasonal-naive forecasts by
-far, and an attribution method should rank the planted cells first.
+far, and an attribution method should rank the planted cells among the first. Not alone at
+the top: the AR(1) noise makes y's own newest row a driver of the next one too, and the exact
+one-step mean ranks y lag 1 above x2 lag 6 (benchmarks/explain_oracle.py).
 
 Exact formula (t = hours since `start`, so t = 0 is the first row; h_t = hour of day 0..23 and
 w_t = hour of week 0..167 (Monday 00:00 = 0), both read from the timestamp; e1, e2, e3 are
@@ -90,7 +92,8 @@ _NO_ROWS = pd.date_range("2024-01-01", periods=0, freq="h")
 # Planted anomalies. Sizes are in units of the stationary sd of y's AR(1) noise: below ~5 sd a
 # one-row spike hides in the noise's own tails, far above ~10 sd any detector finds it.
 ANOMALY_KINDS = ("spike", "dip", "level_shift")
-NOISE_SD = 0.35 / np.sqrt(1 - 0.7**2)
+NOISE_AR, NOISE_SHOCK = 0.7, 0.35  # n_t = NOISE_AR n_{t-1} + NOISE_SHOCK e3_t
+NOISE_SD = NOISE_SHOCK / np.sqrt(1 - NOISE_AR**2)
 _ANOMALY_SD = (6.0, 10.0)
 _SHIFT_ROWS = (24, 72)  # a level shift lasts this many rows (inclusive range)
 _ANOMALY_GAP = 48  # rows from one anomaly's last jump to the next one's onset, at least
@@ -319,7 +322,7 @@ def synthetic(
         + 1.0 * np.sin(2 * np.pi * (hour - 6) / 24)
         + 0.8 * np.sin(2 * np.pi * week_hour / 168)
         + truth.driver(frame).to_numpy()
-        + _ar1(shocks[:, 2], 0.7, 0.35)
+        + _ar1(shocks[:, 2], NOISE_AR, NOISE_SHOCK)
     )
     if drift is not None:
         # Added after the drift-free y is complete: no draw and no earlier row changes.
