@@ -76,19 +76,6 @@ def evaluate(terms: list[PlantedTerm], df: pd.DataFrame, rows: np.ndarray, value
     return total
 
 
-def time_part(index: pd.DatetimeIndex, first: pd.Timestamp) -> np.ndarray:
-    """Trend and seasonality of synthetic()'s formula (its module docstring)."""
-    t = (index - first) / pd.Timedelta(hours=1)
-    hour = index.hour.to_numpy() + index.minute.to_numpy() / 60
-    week_hour = index.day_of_week.to_numpy() * 24 + hour
-    return (
-        10
-        + 0.0005 * np.asarray(t, dtype=np.float64)
-        + np.sin(2 * np.pi * (hour - 6) / 24)
-        + 0.8 * np.sin(2 * np.pi * week_hour / 168)
-    )
-
-
 def run_seed(seed: int, n_windows: int) -> dict:
     df, truth = dc.datasets.synthetic(n_steps=3000, seed=seed, return_truth=True)
     train, _, _ = dc.split(df)
@@ -96,15 +83,7 @@ def run_seed(seed: int, n_windows: int) -> dict:
     base = train.mean()
 
     # Self-check 1: m is the conditional mean, so y - m is the shock alone.
-    rows = np.arange(truth.max_lag + 1, len(df))
-    level = time_part(df.index, df.index[0])
-    drivers = truth.driver(df).to_numpy()
-    mean = (
-        level[rows]
-        + drivers[rows]
-        + NOISE_AR * (df[truth.target].to_numpy()[rows - 1] - level[rows - 1] - drivers[rows - 1])
-    )
-    shock_sd = float(np.std(df[truth.target].to_numpy()[rows] - mean))
+    shock_sd = float((df[truth.target] - truth.one_step_mean(df)).std())
 
     rows = np.arange(len(df) - n_windows, len(df))
     attributions = exact_ig(terms, df, rows, base)

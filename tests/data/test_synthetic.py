@@ -113,6 +113,39 @@ def test_documented_formula_holds_exactly(df):
     assert np.isnan(driver[:6]).all()
 
 
+def test_one_step_mean_leaves_only_the_noise_shock(df):
+    """The oracle forecast: y minus it is white noise of sd 0.35; recomputed by hand from the
+    documented formula (trend, seasons, drivers, then 0.7 times the previous row's noise)."""
+    t = np.arange(len(df), dtype=float)
+    hour = df.index.hour.to_numpy()
+    week = df.index.day_of_week.to_numpy() * 24 + hour
+    x1_3, x2_6 = df["x1"].shift(3).to_numpy(), df["x2"].shift(6).to_numpy()
+    level = (
+        10
+        + 0.0005 * t
+        + np.sin(2 * np.pi * (hour - 6) / 24)
+        + 0.8 * np.sin(2 * np.pi * week / 168)
+        + 2.0 * x1_3
+        - 1.5 * x2_6
+        + x1_3 * x2_6
+    )
+    noise = df["y"].to_numpy() - level
+    by_hand = level[7:] + 0.7 * noise[6:-1]
+
+    mean = planted_truth().one_step_mean(df)
+    assert mean.index.equals(df.index) and mean.iloc[:7].isna().all()
+    np.testing.assert_allclose(mean.to_numpy()[7:], by_hand, rtol=0, atol=1e-9)
+    shock = (df["y"] - mean).to_numpy()[7:]
+    assert shock.std() == pytest.approx(0.35, abs=0.02)
+    assert abs(np.corrcoef(shock[1:], shock[:-1])[0, 1]) < 0.05  # nothing left to forecast
+
+
+def test_one_step_mean_refuses_a_drifted_series():
+    df, truth = synthetic(n_steps=400, seed=0, drift="level", drift_at=200, return_truth=True)
+    with pytest.raises(ConfigError, match="drift-free"):
+        truth.one_step_mean(df)
+
+
 def test_planted_lags_explain_y_and_other_lags_add_almost_nothing(df):
     rows = slice(24, None)  # every lag up to 24 is defined from here on
     y = df["y"].to_numpy()[rows]

@@ -186,6 +186,25 @@ class PlantedTruth:
         total = sum(term.evaluate(df) for term in self.terms)
         return total.rename(f"{self.target}_driver")
 
+    def one_step_mean(self, df: pd.DataFrame) -> pd.Series:
+        """The best one-step forecast of y from everything before each row, by the formula:
+        trend, seasonality and drivers plus NOISE_AR times the previous row's noise,
+
+            m_t = level_t + driver_t + NOISE_AR (y_{t-1} - level_{t-1} - driver_{t-1}),
+
+        for a frame as synthetic() returned it (its first row is t = 0) without drift. y - m
+        is the noise shock alone (sd NOISE_SHOCK) on rows without anomalies: the oracle that
+        forecasts and detectors are measured against. The first `max_lag + 1` rows are NaN.
+        """
+        if self.drift is not None:
+            raise ConfigError("one_step_mean knows the drift-free formula only")
+        index = pd.DatetimeIndex(df.index)
+        expected = _trend_and_seasons(index, np.arange(len(index), dtype=np.float64))
+        expected = expected + self.driver(df).to_numpy()
+        noise = df[self.target].to_numpy(dtype=np.float64) - expected
+        mean = expected + NOISE_AR * np.concatenate([[np.nan], noise[:-1]])
+        return pd.Series(mean, index=df.index, name=f"{self.target}_one_step_mean")
+
     def anomaly_rows(self, index: pd.DatetimeIndex) -> np.ndarray:
         """Boolean mask over `index`: the rows where a planted anomaly makes y jump.
 
@@ -309,18 +328,14 @@ def synthetic(
     # One (rows, 3) draw: row-major order keeps every prefix of the series seed-stable.
     shocks = np.random.default_rng(seed).standard_normal((len(index), 3))
     t = np.arange(len(index), dtype=np.float64) - _WARMUP
-    hour = index.hour.to_numpy() + index.minute.to_numpy() / 60
-    week_hour = index.day_of_week.to_numpy() * 24 + hour
+    hour, week_hour = _hours(index)
 
     x1 = 0.5 * np.sin(2 * np.pi * hour / 24) + _ar1(shocks[:, 0], 0.3, 0.954)
     x2 = 0.5 * np.cos(2 * np.pi * week_hour / 168) + _ar1(shocks[:, 1], 0.2, 0.980)
     frame = pd.DataFrame({"x1": x1, "x2": x2}, index=index)
     truth = planted_truth()
     y = (
-        10
-        + 0.0005 * t
-        + 1.0 * np.sin(2 * np.pi * (hour - 6) / 24)
-        + 0.8 * np.sin(2 * np.pi * week_hour / 168)
+        _trend_and_seasons(index, t)
         + truth.driver(frame).to_numpy()
         + _ar1(shocks[:, 2], NOISE_AR, NOISE_SHOCK)
     )
@@ -412,6 +427,23 @@ def _plant_anomalies(
         index[onsets], kinds.tolist(), signs * sizes, index[onsets + lengths - 1]
     )
     return offsets, table
+
+
+def _hours(index: pd.DatetimeIndex) -> tuple[np.ndarray, np.ndarray]:
+    """Hour of day (0..24) and hour of week (0..168, Monday 00:00 = 0) of every row."""
+    hour = index.hour.to_numpy() + index.minute.to_numpy() / 60
+    return hour, index.day_of_week.to_numpy() * 24 + hour
+
+
+def _trend_and_seasons(index: pd.DatetimeIndex, t: np.ndarray) -> np.ndarray:
+    """y's trend, daily and weekly terms (FORMULA) at rows `index`, t hours after `start`."""
+    hour, week_hour = _hours(index)
+    return (
+        10
+        + 0.0005 * t
+        + 1.0 * np.sin(2 * np.pi * (hour - 6) / 24)
+        + 0.8 * np.sin(2 * np.pi * week_hour / 168)
+    )
 
 
 def _ar1(shocks: np.ndarray, phi: float, scale: float) -> np.ndarray:
