@@ -12,9 +12,9 @@ direction), still forecasting the target.
 
 Systems, all on the same z-scored frame and scored on the same windows: the deepcast models in
 --models, ridge on the flattened window (scikit-learn), the seasonal naive (period 24), and
-NeuralForecast's DLinear, NLinear, PatchTST and LSTM (--peers) with the same lookback, horizon,
-MSE loss, learning rate, windows per batch, epoch budget (as steps), early-stopping patience
-and validation part. Trained systems are fitted once per seed; the table holds the means.
+NeuralForecast's DLinear, NLinear, PatchTST, LSTM and NBEATS (--peers) with the same lookback,
+horizon, MSE loss, learning rate, windows per batch, epoch budget (as steps), early-stopping
+patience and validation part. Trained systems are fitted once per seed; the table holds the means.
 
     make long-horizon                                     # both data sets, S and MS, 3 seeds
     .venv/bin/python benchmarks/long_horizon.py --datasets vic_elec --modes S --seeds 0
@@ -57,8 +57,14 @@ LOOKBACK, HORIZON, PERIOD, VAL, TEST = 336, 96, 24, 0.2, 0.2
 # 1e-4, LSTM 1e-3) and all default to MAE loss, while this protocol scores (and deepcast
 # trains) MSE.
 LEARNING_RATE, PATIENCE = 1e-3, 5
-MODELS = "lstm,bilstm,cnn_lstm,dlinear,nlinear,transformer"
-PEERS = {"dlinear": "DLinear", "nlinear": "NLinear", "patchtst": "PatchTST", "lstm": "LSTM"}
+MODELS = "lstm,bilstm,cnn_lstm,dlinear,nlinear,transformer,nbeats"
+PEERS = {
+    "dlinear": "DLinear",
+    "nlinear": "NLinear",
+    "patchtst": "PatchTST",
+    "lstm": "LSTM",
+    "nbeats": "NBEATS",
+}
 # NeuralForecast's LSTM at deepcast's default size (2 x 64, dropout 0.1), as in accuracy.py;
 # the other peers keep their published architectures (e.g. PatchTST 3 x 128, patches of 16).
 PEER_ARGS = {"LSTM": {"encoder_n_layers": 2, "encoder_hidden_size": 64, "encoder_dropout": 0.1}}
@@ -68,6 +74,7 @@ COUNTERPART = {
     "dlinear": "DLinear",
     "nlinear": "NLinear",
     "transformer": "PatchTST",
+    "nbeats": "NBEATS",
 }
 
 
