@@ -87,13 +87,13 @@ def test_formula_is_documented_in_the_module_docstring():
     assert normalise(planted_truth().formula.split()) in normalise(synthetic_module.__doc__.split())
 
 
-def test_documented_formula_holds_exactly(df):
-    """y minus the documented trend, seasonality and drivers leaves the documented AR(1)."""
+def _documented_level(df: pd.DataFrame) -> np.ndarray:
+    """y without its noise, by hand from the module docstring's formula (NaN for 6 rows)."""
     t = np.arange(len(df), dtype=float)
     hour = df.index.hour.to_numpy()
     week = df.index.day_of_week.to_numpy() * 24 + hour
     x1_3, x2_6 = df["x1"].shift(3).to_numpy(), df["x2"].shift(6).to_numpy()
-    expected = (
+    return (
         10
         + 0.0005 * t
         + 1.0 * np.sin(2 * np.pi * (hour - 6) / 24)
@@ -102,7 +102,12 @@ def test_documented_formula_holds_exactly(df):
         - 1.5 * x2_6
         + 1.0 * x1_3 * x2_6
     )
-    noise = (df["y"].to_numpy() - expected)[6:]
+
+
+def test_documented_formula_holds_exactly(df):
+    """y minus the documented trend, seasonality and drivers leaves the documented AR(1)."""
+    x1_3, x2_6 = df["x1"].shift(3).to_numpy(), df["x2"].shift(6).to_numpy()
+    noise = (df["y"].to_numpy() - _documented_level(df))[6:]
     phi, *_ = np.linalg.lstsq(noise[:-1, None], noise[1:], rcond=None)
     innovation = noise[1:] - phi[0] * noise[:-1]
     assert phi[0] == pytest.approx(0.7, abs=0.04)
@@ -116,19 +121,7 @@ def test_documented_formula_holds_exactly(df):
 def test_one_step_mean_leaves_only_the_noise_shock(df):
     """The oracle forecast: y minus it is white noise of sd 0.35; recomputed by hand from the
     documented formula (trend, seasons, drivers, then 0.7 times the previous row's noise)."""
-    t = np.arange(len(df), dtype=float)
-    hour = df.index.hour.to_numpy()
-    week = df.index.day_of_week.to_numpy() * 24 + hour
-    x1_3, x2_6 = df["x1"].shift(3).to_numpy(), df["x2"].shift(6).to_numpy()
-    level = (
-        10
-        + 0.0005 * t
-        + np.sin(2 * np.pi * (hour - 6) / 24)
-        + 0.8 * np.sin(2 * np.pi * week / 168)
-        + 2.0 * x1_3
-        - 1.5 * x2_6
-        + x1_3 * x2_6
-    )
+    level = _documented_level(df)
     noise = df["y"].to_numpy() - level
     by_hand = level[7:] + 0.7 * noise[6:-1]
 
