@@ -10,7 +10,7 @@ import deepcast as dc
 from deepcast import _backend
 from deepcast.errors import ConfigError
 from deepcast.models.lstm import build_lstm
-from deepcast.training import train
+from deepcast.training import flushing_subnormals, train
 
 
 def noise_problem(n: int, seed: int):
@@ -44,6 +44,28 @@ def test_early_stopping_restores_the_best_weights():
     assert history.best_epoch == int(np.argmin(losses)) + 1
     assert losses[-1] > min(losses)  # the last epoch was worse than the best...
     assert val_loss(model, xv, yv) == pytest.approx(min(losses), rel=1e-4)  # ...and is undone
+
+
+@pytest.mark.skipif(_backend.name() != "torch", reason="torch's own training loop")
+@pytest.mark.parametrize("caller_flushes", [False, True])
+def test_torch_trains_with_subnormals_flushed_and_restores_the_callers_setting(caller_flushes):
+    """Subnormals slow CPU arithmetic many times over; training flushes them, and leaves the
+    thread as it found it."""
+    seen = []
+
+    def probe(record, checkpoint):  # runs inside the training loop, after each epoch
+        seen.append(flushing_subnormals())
+
+    torch.set_flush_denormal(caller_flushes)
+    try:
+        assert flushing_subnormals() == caller_flushes
+        model = build_lstm(8, 2, 1, units=8, layers=1, dropout=0.0)
+        x, y = noise_problem(64, 0)
+        train(model, x, y, epochs=2, batch_size=16, verbose=False, on_epoch=probe)
+        assert seen == [True, True]
+        assert flushing_subnormals() == caller_flushes
+    finally:
+        torch.set_flush_denormal(False)
 
 
 def test_without_validation_runs_exactly_the_epochs_asked():
