@@ -39,10 +39,10 @@ anomalies (10 seeds, benchmarks/results/anomalies.md; F1 at level 99 with a CNN-
    false flags in 3000 rows, as the band narrows towards its level), and for a model whose
    errors are heavier-tailed than Gaussian it also trims genuine errors.
 
-What limits F1 (0.65 at level 99, 0.72 at best, against the z-score's 0.03): about 10 false
+What limits F1 (0.64 at level 99, 0.77 at 99.8, against the z-score's 0.03): about 12 false
 flags in 3000 rows at level 99, nearly all in the 40% the model was not trained on, against 13
 true rows; and anomalies as small as 2.9 (6 noise sd) against a held-out one-step error sd of
-about 0.65 and a band of +-2.0, so a sixth of the true rows stay inside it. A better forecast
+about 0.65 and a band of +-1.9, so an eighth of the true rows stay inside it. A better forecast
 is the lever.
 
 How: a forward sweep of batch passes. Each pass forecasts, in one batch, up to CHUNK rows
