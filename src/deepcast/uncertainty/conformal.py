@@ -29,10 +29,10 @@ import numpy as np
 
 from deepcast.errors import ConfigError, DataError
 
-# ACI's step: the best Winkler score of 0.001, 0.002 and 0.005 (the paper's) at levels 80 and
-# 95 on both bundled hourly sets, coverage within half a point of nominal there
-# (benchmarks/results/intervals_aci_gamma.md). Smaller steps adapt more slowly and jump less.
-ACI_GAMMA = 0.002
+# ACI's step, the paper's. 0.002 had the better Winkler score on both hourly sets
+# (results/intervals_aci_gamma.md) but adapts too slowly on aapl_stock's 252 test days
+# (80%: coverage 0.64 against 0.69, Winkler 13.0 against 12.4; results/aci_gamma_aapl.md).
+ACI_GAMMA = 0.005
 
 
 def _alpha(level: Any, name: str = "level") -> float:
@@ -294,11 +294,11 @@ class AdaptiveConformal:
     not clipped, as in the paper, whose long-run bound |mean err - alpha| <=
     (max(alpha, 1 - alpha) + gamma) / (gamma T) relies on it: alpha_t <= 0 gives an infinite
     interval, alpha_t >= 1 an empty one (zero width, at the point). A larger `gamma` adapts
-    faster, tightens that bound and makes the width jumpier; the default, ACI_GAMMA = 0.002,
-    gives 4.6 points over 8700 origins at level 80 (0.005: 1.8), and measured coverage within
-    half a point of nominal. `finite=True` (what `predict(method="aci")` uses)
-    gives the widest interval the held scores allow (their maximum) where the paper's would be
-    infinite: a band a planner can draw, at the price of the bound's exactness in that case.
+    faster, tightens that bound and makes the width jumpier (the default, ACI_GAMMA = 0.005,
+    gives 1.8 points over 8700 origins at level 80). `finite=True` (what
+    `predict(method="aci")` uses) gives the widest interval the held scores allow (their
+    maximum) where the paper's would be infinite: a band a planner can draw, at the price of
+    the bound's exactness in that case.
 
     Maturity: the actual of origin t at step h (1-based) is known at origin t + h. `rolling`
     honours that: at origin t, step h uses the updates of origins <= t - h only. `update`
