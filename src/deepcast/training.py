@@ -196,8 +196,8 @@ def flushed_subnormals():
     in this thread, the caller's setting restored afterwards. A recurrent network's gradients
     and Adam's moments drift into subnormals as training goes on, and CPU arithmetic on them
     is many times slower: they halved the LSTM's training speed at lookback 336 over 15,000
-    windows (benchmarks/subnormals.py: 549 against 274 windows/s). TensorFlow and XLA flush
-    them on CPU already; no value a forecast can show is that small."""
+    windows (benchmarks/subnormals.py: 549 against 274 windows/s). TensorFlow flushes them in
+    its own threads; no value a forecast can show is that small."""
     import torch
 
     was_on = flushing_subnormals()
@@ -210,7 +210,8 @@ def flushed_subnormals():
 
 
 def flushing_subnormals() -> bool:
-    """Whether torch flushes subnormals in this thread: a subnormal times one survives unless."""
+    """Whether torch flushes subnormals in this thread: a subnormal times one stays nonzero
+    unless they are flushed."""
     import torch
 
     return torch.tensor([1e-39], dtype=torch.float32).mul(1.0).item() == 0.0
