@@ -21,13 +21,16 @@ Beijing PM2.5 targets left out.
 
 Also times MC dropout: 100 samples in one batched call against 100 separate forward passes.
 `--aci-gammas` adds deepcast ACI rows at other steps than its default (how the default was
-chosen); `--skip` leaves groups of rows out.
+chosen), `--aci-windows` rows that keep only the newest N scores of each step; `--skip` leaves
+groups of rows out.
 
     cd benchmarks && OMP_NUM_THREADS=1 ../.venv/bin/python intervals.py
     OMP_NUM_THREADS=1 ../.venv/bin/python intervals.py --sets vic_elec --rows 3000 --epochs 1 \\
         --out /tmp/iv                                                            # smoke run
-    OMP_NUM_THREADS=1 ../.venv/bin/python intervals.py --aci-gammas 0.001,0.005 \
+    OMP_NUM_THREADS=1 ../.venv/bin/python intervals.py --aci-gammas 0.001,0.005 \\
         --skip mc_dropout,heads,neuralforecast --out /tmp/gamma        # ACI_GAMMA's evidence
+    OMP_NUM_THREADS=1 ../.venv/bin/python intervals.py --aci-windows 240,1000,3000 \\
+        --skip mapie,mc_dropout,heads,neuralforecast --out /tmp/window   # why no window
 
 Writes benchmarks/results/intervals.md and .json (atomically, after each data set).
 """
@@ -156,13 +159,16 @@ def deepcast_bands(f: dc.Forecaster, setup: Setup, method: str | None, seed: int
     return point, {lv: (block(f"lo_{lv}"), block(f"hi_{lv}")) for lv in (LEVELS if method else ())}
 
 
-def aci_bands(f: dc.Forecaster, setup: Setup, point: np.ndarray, gamma: float) -> dict:
+def aci_bands(
+    f: dc.Forecaster, setup: Setup, point: np.ndarray, gamma: float, window: int | None = None
+) -> dict:
     """ACI at step `gamma` around `point` [n, H], as predict(method="aci") computes it at the
     default step: from the forecaster's calibration scores, finite, fed each actual once
-    observed."""
+    observed; `window` keeps only the newest scores of each step."""
     actual = setup.y[setup.rows(setup.origins)]
+    scores = f.conformal_.scores
     return {
-        level: AdaptiveConformal(f.conformal_.scores, level, gamma=gamma, finite=True).rolling(
+        level: AdaptiveConformal(scores, level, gamma=gamma, window=window, finite=True).rolling(
             actual, point
         )
         for level in LEVELS
@@ -389,6 +395,9 @@ def run_set(setup: Setup, args, result: dict) -> None:
     for gamma in args.aci_gammas:
         bands, seconds = timed(aci_bands, f, setup, point, gamma)
         record(f"deepcast {m} aci, gamma {gamma}", "deepcast", bands, fit_s, seconds)
+    for window in args.aci_windows:
+        bands, seconds = timed(aci_bands, f, setup, point, ACI_GAMMA, window)
+        record(f"deepcast {m} aci, window {window}", "deepcast", bands, fit_s, seconds)
 
     def mapie_rows() -> None:
         note = (
@@ -566,6 +575,12 @@ def main() -> None:
         "windows (0: all)")  # fmt: skip
     add("--rows", type=int, default=None, help="smoke runs: the newest rows of each set only")
     add("--aci-gammas", type=float_list, default=[], help="extra deepcast ACI rows at these steps")
+    add(
+        "--aci-windows",
+        type=lambda t: [int(v) for v in float_list(t)],
+        default=[],
+        help="extra deepcast ACI rows keeping only the newest N scores per step",
+    )
     add("--skip", type=name_list(SKIPPABLE), default=[], help="row groups to leave out: "
         + ", ".join(sorted(SKIPPABLE)))  # fmt: skip
     add("--out", type=Path, default=RESULTS, help="directory of the result files")
