@@ -137,3 +137,38 @@ def test_warm_start_compares_the_loss_trained_on_not_how_it_was_spelled(small_pa
     nbeats = dc.Forecaster(**args, model="nbeats", loss="mse").fit(train, epochs=1, verbose=False)
     with pytest.raises(dc.ConfigError, match="its loss differs: 'mse'"):
         dc.Forecaster(**args, model="nbeats").fit(train, epochs=1, warm_start=nbeats)
+
+
+@pytest.mark.parametrize("baseline_start", [True, False])
+def test_fit_forecasts_the_validation_windows_once_after_training(
+    small_parts, monkeypatch, baseline_start
+):
+    """The gate, the conformal scores and the validation check share one set of validation
+    forecasts (with a baseline start, the gate also needs the baseline alone), and what they
+    share is what the fitted model forecasts there when asked afresh."""
+    from deepcast import _backend
+
+    train, val, _ = small_parts
+    n_windows = len(val) - 3 + 1  # every validation row is the first target of one window
+    sizes = []
+    forward = _backend.predict
+
+    def counted(model, x, *args, **kwargs):
+        sizes.append(len(x))
+        return forward(model, x, *args, **kwargs)
+
+    monkeypatch.setattr(_backend, "predict", counted)
+    f = dc.Forecaster(
+        "y", lookback=24, horizon=3, units=8, layers=1, seed=0, baseline_start=baseline_start
+    )
+    f.fit(train, validation=val, epochs=2, batch_size=32, verbose=False)
+    assert sizes.count(n_windows) == (2 if baseline_start else 1)
+
+    monkeypatch.undo()
+    stored, check = f.conformal_.scores.copy(), f.validation_check_
+    f.calibrate(val, history=train)  # a fresh forward pass over the same windows
+    np.testing.assert_allclose(f.conformal_.scores, stored, rtol=1e-5, atol=1e-5)
+    again = f._validation_check(val, train)  # forecasts afresh: nothing known
+    assert again.windows == check.windows == n_windows
+    assert again.model == pytest.approx(check.model, rel=1e-5)
+    assert again.baselines == pytest.approx(check.baselines, rel=1e-12)

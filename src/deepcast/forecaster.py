@@ -304,14 +304,21 @@ class Forecaster:
             time_limit=time_limit,
             verbose=verbose,
         )
-        if self.start_ is not None and val_windows is not None:
-            self._fit_gate(val_windows)
+        # The trained model's validation outputs, computed once: the gate, the conformal
+        # scores and the validation check all read them (a forward pass over the validation
+        # windows costs as much as a tenth of an epoch or more for the larger families).
+        val_outputs = None
+        if val_windows is not None:
+            if self.start_ is not None:
+                val_outputs = self._fit_gate(val_windows)
+            else:
+                val_outputs = _backend.predict(self.model_, val_windows[0])
         # Conformal scores from the validation windows: intervals out of the box
         # (`calibrate` replaces them with fresher data).
         self.conformal_ = None
         self.drift_reference_ = None
         if val_windows is not None:
-            errors = self._calibrate_on(joined)
+            errors = self._calibrate_on(joined, outputs=val_outputs)
             self.drift_reference_ = self._drift_reference(frame, errors[:, 0])
         target = frame[self.target].to_numpy()
         self.mase_scale_ = metrics.mase_scale(target, self.seasonal_period_)
@@ -319,7 +326,12 @@ class Forecaster:
         self._record_preparation(train_data, frame)
         self.validation_check_ = None
         if validation is not None:
-            self.validation_check_ = self._validation_check(validation, train_data)
+            # the forecasts at the validation windows' origins, for the check to reuse
+            origins = joined.index[self.lookback - 1 : len(joined) - self.horizon]
+            point = self.head.point(self._to_original(val_outputs))
+            self.validation_check_ = self._validation_check(
+                validation, train_data, known=pd.DataFrame(point, index=origins)
+            )
             log = logger.warning if self.validation_check_.lost else logger.info
             log("%s", self.validation_check_.message(self.model_name))
         return self
@@ -358,11 +370,12 @@ class Forecaster:
         start.set_baseline(self.model_, *forms[chosen])
         return {"baseline": chosen, "val_loss": losses.get(chosen), "gate_closed": False}
 
-    def _fit_gate(self, val_windows) -> None:
+    def _fit_gate(self, val_windows) -> np.ndarray:
         """Shrink the network toward its start: the gate's scale in [0, 1] with the lowest
         validation loss (the forecast is linear in it, so one pass gives every candidate).
         Scale 0 closes the gate: the model then is its baseline exactly, instead of a network
-        that lost to it; a scale below 1 keeps only the part of the network that generalised."""
+        that lost to it; a scale below 1 keeps only the part of the network that generalised.
+        Returns the gated model's (scaled) outputs on the validation windows."""
         x, y = val_windows
         gate = self.model_.get_layer(start.GATE).alpha
         trained_alpha = float(keras.ops.convert_to_numpy(gate))
@@ -376,6 +389,9 @@ class Forecaster:
         }
         scale = min(losses, key=losses.get)  # ties go to the smaller scale: the baseline
         gate.assign(scale * trained_alpha)
+        gated = {0.0: baseline, 1.0: with_network}.get(scale)
+        if gated is None:
+            gated = baseline + scale * (with_network - baseline)
         self.start_.update(gate_scale=scale, gate_closed=scale == 0.0)
         if scale == 0.0:
             logger.warning(
@@ -387,6 +403,7 @@ class Forecaster:
                 losses[1.0],
                 losses[0.0],
             )
+        return gated
 
     def _training_loss(self, forecast: np.ndarray, y: np.ndarray) -> float:
         """The training loss of scaled model outputs against scaled targets, in numpy."""
@@ -396,13 +413,19 @@ class Forecaster:
         value = heads.loss_function(self.head)(*tensors)
         return float(keras.ops.convert_to_numpy(value))
 
-    def _validation_check(self, validation: pd.DataFrame, history: pd.DataFrame):
+    def _validation_check(
+        self,
+        validation: pd.DataFrame,
+        history: pd.DataFrame,
+        known: pd.DataFrame | None = None,
+    ):
         """The model against its baselines on the validation windows, in the training loss
-        and scaled units (see evaluation/guard.py)."""
+        and scaled units (see evaluation/guard.py); `known`: the model's forecasts there, if
+        already computed (a frame indexed by origin)."""
         from deepcast.evaluation.guard import validation_check
         from deepcast.evaluation.scoring import scored_forecasts
 
-        scored = scored_forecasts(self, validation, history)
+        scored = scored_forecasts(self, validation, history, known=known)
         mean, scale = self.scaler_.mean[0], self.scaler_.scale[0]
         scaled = {
             name: (np.asarray(value) - mean) / scale
@@ -491,12 +514,13 @@ class Forecaster:
         self._calibrate_on(frame)
         return self
 
-    def _calibrate_on(self, frame: pd.DataFrame) -> np.ndarray:
+    def _calibrate_on(self, frame: pd.DataFrame, outputs: np.ndarray | None = None) -> np.ndarray:
         """Conformal scores of every window of `frame` whose H targets it holds, against the
         actuals read from the frame in float64 (not back from the float32 scaled targets).
+        `outputs`: the model's scaled outputs on those windows, if already computed.
         Returns the errors (actual - forecast) [N, H]."""
         x, _ = self._windows(frame)
-        params = self._predict_params(x)
+        params = self._predict_params(x) if outputs is None else self._to_original(outputs)
         actual = self._future_actuals(frame)[: len(x)]
         pairs = intervals.quantile_pairs(self, params)
         point = self.head.point(params)

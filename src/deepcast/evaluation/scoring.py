@@ -17,9 +17,16 @@ from deepcast.evaluation import baselines, metrics
 logger = logging.getLogger(__name__)
 
 
-def scored_forecasts(forecaster, data: pd.DataFrame, history: pd.DataFrame | None) -> dict:
+def scored_forecasts(
+    forecaster,
+    data: pd.DataFrame,
+    history: pd.DataFrame | None,
+    known: pd.DataFrame | None = None,
+) -> dict:
     """Model and baseline forecasts at every origin that has enough history for the model
-    and the primary seasonal baseline, and whose H actual values lie in `data`."""
+    and the primary seasonal baseline, and whose H actual values lie in `data`. `known`:
+    model forecasts already computed, one row per origin timestamp; used when it holds
+    every origin scored here (fit's validation check), else the model forecasts again."""
     frame = forecaster._frame(data, "data")
     periods = forecaster.seasonal_periods_
     n_history = 0
@@ -57,7 +64,7 @@ def scored_forecasts(forecaster, data: pd.DataFrame, history: pd.DataFrame | Non
         "origins": origins,
         "times": frame.index[origins + 1],
         "actual": target[origins[:, None] + steps],
-        "model": forecaster._predict_windows(x),
+        "model": _model_forecasts(forecaster, x, frame.index[origins], known),
         "naive": baselines.naive(target, origins, forecaster.horizon),
     }
     for i, period in enumerate(periods):
@@ -68,6 +75,15 @@ def scored_forecasts(forecaster, data: pd.DataFrame, history: pd.DataFrame | Non
         scored[name] = baselines.seasonal_naive(target, origins, forecaster.horizon, period)
     scored["linear"] = forecaster.scaler_.inverse(linear, column=0)
     return scored
+
+
+def _model_forecasts(forecaster, x: np.ndarray, times: pd.Index, known: pd.DataFrame | None):
+    """[N, H] forecasts at the origins `times`: looked up in `known` where it has them all."""
+    if known is not None:
+        rows = known.index.get_indexer(times)
+        if (rows >= 0).all():
+            return known.to_numpy()[rows]
+    return forecaster._predict_windows(x)
 
 
 def baseline_names(scored: dict) -> list[str]:
