@@ -8,9 +8,10 @@ import torch
 
 import deepcast as dc
 from deepcast import _backend
+from deepcast._backend import flushing_subnormals
 from deepcast.errors import ConfigError
 from deepcast.models.lstm import build_lstm
-from deepcast.training import flushing_subnormals, train
+from deepcast.training import train
 
 
 def noise_problem(n: int, seed: int):

@@ -226,14 +226,74 @@ def outputs(model, x: np.ndarray, output_index: int) -> np.ndarray:
     return input_gradients(model, x, output_index)[0]
 
 
-def predict(model, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
-    """`model(x)` in batches, as numpy: the model called directly, not `Model.predict`, whose
-    per-call set-up dominates the small predictions of serving and evaluation."""
+@contextlib.contextmanager
+def flushed_subnormals() -> Iterator[None]:
+    """Subnormal floats (below 1.2e-38 in float32) read and written as zero while torch works
+    in this thread, the caller's setting restored afterwards. A recurrent network's gradients
+    and Adam's moments drift into subnormals as training goes on, and CPU arithmetic on them
+    is many times slower: they halved the LSTM's training speed at lookback 336 over 15,000
+    windows (benchmarks/subnormals.py: 549 against 274 windows/s); forecasts gain too. Does
+    nothing on another backend: TensorFlow flushes them in its own threads. No value a
+    forecast can show is that small."""
+    if name() != "torch":
+        yield
+        return
+    import torch
+
+    was_on = flushing_subnormals()
+    torch.set_flush_denormal(True)
+    try:
+        yield
+    finally:
+        if not was_on:
+            torch.set_flush_denormal(False)
+
+
+def flushing_subnormals() -> bool:
+    """Whether torch flushes subnormals in this thread: a subnormal times one stays nonzero
+    unless they are flushed."""
+    import torch
+
+    return torch.tensor([1e-39], dtype=torch.float32).mul(1.0).item() == 0.0
+
+
+#: Rows per forward call of `predict` unless the model's layers declare otherwise, with a
+#: `predict_rows` attribute (benchmarks/predict_rows.py): linear maps, the patch transformer
+#: and DeepAR's network gain from big calls; a recurrent layer's time steps and the TFT's
+#: [rows, time, variables, width] activations spill out of the CPU caches in them.
+PREDICT_ROWS = 1024
+_predict_rows: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def predict_rows(model) -> int:
+    """Rows per forward call for the Keras `model` (remembered per model: serving asks on
+    every request). A layer's own `predict_rows` covers everything inside it; a layer
+    without one takes the smallest of its parts'; PREDICT_ROWS if none declares any."""
+    rows = _predict_rows.get(model)
+    if rows is None:
+        rows = _predict_rows[model] = _declared_rows(model) or PREDICT_ROWS
+    return rows
+
+
+def _declared_rows(layer) -> int | None:
+    own = getattr(layer, "predict_rows", None)
+    if own is not None:
+        return int(own)
+    parts = layer._flatten_layers(include_self=False, recursive=False)  # Keras' own walk
+    declared = [rows for part in parts if (rows := _declared_rows(part)) is not None]
+    return min(declared, default=None)
+
+
+def predict(model, x: np.ndarray, batch_size: int | None = None) -> np.ndarray:
+    """`model(x)` in batches of `batch_size` rows (default: `predict_rows(model)`), as numpy:
+    the model called directly, not `Model.predict`, whose per-call set-up dominates the small
+    predictions of serving and evaluation."""
     x = np.asarray(x, dtype=np.float32)
+    batch_size = batch_size or predict_rows(model)
     if name() == "torch":
         import torch
 
-        with torch.no_grad():
+        with torch.no_grad(), flushed_subnormals():
             parts = [
                 model(torch.from_numpy(np.ascontiguousarray(x[i : i + batch_size])), training=False)
                 .cpu()

@@ -10,7 +10,6 @@ weights, so nothing about saving or other backends changes. TensorFlow and JAX u
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import time
@@ -22,6 +21,7 @@ import numpy as np
 
 from deepcast import _backend, _progress
 from deepcast import checkpoint as _checkpoint
+from deepcast._backend import flushed_subnormals
 from deepcast.checkpoint import STOP, Checkpoint, EpochHook, hooks  # noqa: F401 (re-exported)
 from deepcast.models import heads
 
@@ -188,33 +188,6 @@ def _layer_chain(model: keras.Model) -> list | None:
 def _train_torch(model, x, y, validation, settings: _Settings, bar, history):
     with flushed_subnormals():
         _torch_loop(model, x, y, validation, settings, bar, history)
-
-
-@contextlib.contextmanager
-def flushed_subnormals():
-    """Subnormal floats (below 1.2e-38 in float32) read and written as zero while torch works
-    in this thread, the caller's setting restored afterwards. A recurrent network's gradients
-    and Adam's moments drift into subnormals as training goes on, and CPU arithmetic on them
-    is many times slower: they halved the LSTM's training speed at lookback 336 over 15,000
-    windows (benchmarks/subnormals.py: 549 against 274 windows/s). TensorFlow flushes them in
-    its own threads; no value a forecast can show is that small."""
-    import torch
-
-    was_on = flushing_subnormals()
-    torch.set_flush_denormal(True)
-    try:
-        yield
-    finally:
-        if not was_on:
-            torch.set_flush_denormal(False)
-
-
-def flushing_subnormals() -> bool:
-    """Whether torch flushes subnormals in this thread: a subnormal times one stays nonzero
-    unless they are flushed."""
-    import torch
-
-    return torch.tensor([1e-39], dtype=torch.float32).mul(1.0).item() == 0.0
 
 
 def _torch_loop(model, x, y, validation, settings: _Settings, bar, history):

@@ -67,6 +67,10 @@ class DeepARNetwork(keras.layers.Layer):
     head the network scales the target column by nu itself (module doc).
     """
 
+    # Rows per forecasting call (_backend.predict_rows): unlike a plain LSTM, the network
+    # gains from big calls (benchmarks/predict_rows.py); this covers its FusedLSTM's 128.
+    predict_rows = 1024
+
     def __init__(
         self,
         lookback: int,

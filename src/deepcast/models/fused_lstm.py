@@ -27,6 +27,10 @@ class FusedLSTM(keras.layers.LSTM):
     (8, 48, 64)
     """
 
+    # Rows per forecasting call (_backend.predict_rows): past ~128 rows a call's time steps
+    # spill out of the CPU caches (benchmarks/predict_rows.py).
+    predict_rows = 128
+
     def call(self, sequences, initial_state=None, mask=None, training=False):
         plain = initial_state is None and not self.stateful and not self.return_state
         if not (plain and self._fusable(mask)):

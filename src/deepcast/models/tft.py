@@ -180,6 +180,10 @@ class VariableSelection(_PerVariable):
     A GRN over all variables gives softmax weights per time step; each variable passes its own
     GRN; the output is their weighted sum (paper eq. 6-8)."""
 
+    # Rows per forecasting call (_backend.predict_rows): its [rows, time, variables, width]
+    # activations spill out of the CPU caches in bigger calls (benchmarks/predict_rows.py).
+    predict_rows = 64
+
     def __init__(self, variables: int, units: int, dropout: float = 0.0, **kwargs):
         super().__init__(variables, units, dropout, **kwargs)
         self.weighting = GatedResidualNetwork(variables, dropout, name="weighting")
@@ -345,7 +349,7 @@ def build_tft(
     return keras.Model(inputs, outputs_, name="deepcast_tft")
 
 
-def interpretation(model: keras.Model, x: np.ndarray, batch_size: int = 1024) -> dict:
+def interpretation(model: keras.Model, x: np.ndarray, batch_size: int | None = None) -> dict:
     """The weights a TFT used for the forecasts of windows `x`, recorded on a forward pass
     (through any wrapper: window_norm, baseline_start, an output head):
     `past` [N, L, F] and `known` [N, H, K] selection weights (each row sums to 1) and
@@ -368,7 +372,9 @@ def interpretation(model: keras.Model, x: np.ndarray, batch_size: int = 1024) ->
     }
 
 
-def attention_weights(model: keras.Model, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
+def attention_weights(
+    model: keras.Model, x: np.ndarray, batch_size: int | None = None
+) -> np.ndarray:
     """Attention of each forecast step over the window, [N, H, L + H] (heads averaged)."""
     return interpretation(model, x, batch_size)["attention"]
 

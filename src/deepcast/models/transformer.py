@@ -284,7 +284,9 @@ def build_transformer(
     return keras.Model(inputs, outputs, name="deepcast_transformer")
 
 
-def attention_weights(model: keras.Model, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
+def attention_weights(
+    model: keras.Model, x: np.ndarray, batch_size: int | None = None
+) -> np.ndarray:
     """Attention between patches, [B, layers, heads, P, P]; each row sums to 1.
 
     Entry [b, l, h, i, j] is how much patch i attends to patch j in block l, head h, for window
