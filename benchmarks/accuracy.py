@@ -229,6 +229,8 @@ def neuralforecast_system(task: Task, args, family: str, seed: int) -> tuple[np.
         logger=False,
         accelerator="cpu",
     )
+    if args.nf_scaler:  # DeepAR's default "identity" feeds raw megawatts to its LSTM
+        common["scaler_type"] = args.nf_scaler
     reads_future = family in ("tft", "deepar")
     if family == "lstm":
         model = nf_models.LSTM(
@@ -268,6 +270,8 @@ def neuralforecast_system(task: Task, args, family: str, seed: int) -> tuple[np.
     predict_s = time.perf_counter() - start
     forecast = forecast.sort_values(["unique_id", "ds"])
     column = type(model).__name__
+    if args.nf_scaler:
+        detail += f", scaler_type={args.nf_scaler!r}"
     if f"{column}-median" in forecast:  # a distribution loss: its median is the point
         column = f"{column}-median"
     values = forecast[column].to_numpy().reshape(len(origins), HORIZON)
@@ -494,6 +498,11 @@ def main() -> None:
         default=None,
         help="training loss of the deepcast-F systems (e.g. mae, NeuralForecast's default); "
         "default: each family's own",
+    )
+    parser.add_argument(
+        "--nf-scaler",
+        default=None,
+        help="scaler_type of every NeuralForecast model (e.g. standard); default: each model's own",
     )
     parser.add_argument("--suffix", default="", help="result file names: accuracy<suffix>.md")
     parser.add_argument("--out", type=Path, default=RESULTS)
