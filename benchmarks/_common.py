@@ -17,6 +17,8 @@ import deepcast as dc
 from deepcast import _atomic
 from deepcast.data.encoding import FeatureEncoder
 from deepcast.data.prepare import prepare
+from deepcast.errors import ConfigError
+from deepcast.tuning.space import parse_scalar
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -115,6 +117,22 @@ def seed_list(text: str) -> list[int]:
     if any(seed < 0 for seed in seeds):
         raise argparse.ArgumentTypeError(f"seeds are non-negative; got {text!r}")
     return seeds
+
+
+def key_values(text: str, separator: str = ",") -> dict:
+    """ "units=128,stack_types=generic" -> {"units": 128, "stack_types": "generic"}: numbers and
+    true/false typed as the CLI types them, any other word kept as text (a model name, a loss);
+    the model's own options check the values."""
+    out = {}
+    for item in filter(None, text.split(separator)):
+        key, sep, value = (word.strip() for word in item.partition("="))
+        if not sep or not key:
+            raise argparse.ArgumentTypeError(f"KEY=VALUE pairs such as units=128; got {item!r}")
+        try:
+            out[key] = parse_scalar(value)
+        except ConfigError:
+            out[key] = value
+    return out
 
 
 def name_list(allowed=None):

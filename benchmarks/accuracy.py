@@ -16,6 +16,7 @@ The peers are benchmark-only: `make accuracy` installs them (`deepcast[peers]`).
     .venv/bin/python benchmarks/accuracy.py                       # both data sets
     .venv/bin/python benchmarks/accuracy.py --datasets vic_elec --epochs 5 --trials 2
     .venv/bin/python benchmarks/accuracy.py --datasets vic_elec --fit-seeds 0,1,2  # + means
+    .venv/bin/python benchmarks/accuracy.py --systems deepcast-deepar --family-options units=128
 
 Writes benchmarks/results/accuracy.md and accuracy.json (atomically) and prints the table.
 """
@@ -37,6 +38,7 @@ from _common import (
     Task,
     beijing_task,
     json_safe,
+    key_values,
     naive_utc,
     nf_long_frame,
     num,
@@ -186,13 +188,20 @@ FAMILIES = {"tft": {}, "nbeats": {}, "deepar": {}}  # deepar: its default Studen
 def deepcast_family_system(task: Task, args, family: str, seed: int) -> tuple[np.ndarray, dict]:
     loss = {"loss": args.family_loss} if args.family_loss else {}
     forecaster = dc.Forecaster(
-        task.target, lookback=LOOKBACK, horizon=HORIZON, model=family, seed=seed,
-        **FAMILIES[family], **loss,
+        task.target, lookback=LOOKBACK, horizon=HORIZON, seed=seed,
+        model=dc.models.configure(family, args.family_options), **FAMILIES[family], **loss,
     )  # fmt: skip
     forecasts, info = fit_and_forecast(task, forecaster, args, BATCH)
     trained_on = f"{args.family_loss} loss" if args.family_loss else "defaults"
     info["detail"] = f"{forecaster.configured_model()!r}, {trained_on}"
     return forecasts, info
+
+
+def family_setting(args) -> str:
+    """How the deepcast-F rows were configured, for their system name."""
+    parts = [f"{args.family_loss} loss"] if args.family_loss else []
+    parts += [f"{k}={v}" for k, v in args.family_options.items()]
+    return ", ".join(parts) or "default"
 
 
 def _calendar(times: pd.DatetimeIndex) -> pd.DataFrame:
@@ -412,7 +421,7 @@ def run_task(task: Task, args) -> list[dict]:
     }
     for family, label in (("tft", "TFT"), ("nbeats", "N-BEATS"), ("deepar", "DeepAR")):
         systems[f"deepcast-{family}"] = (
-            f"deepcast {label} ({f'{args.family_loss} loss' if args.family_loss else 'default'})",
+            f"deepcast {label} ({family_setting(args)})",
             lambda s, family=family: deepcast_family_system(task, args, family, s),
         )
         systems[f"nf-{family}"] = (
@@ -498,6 +507,12 @@ def main() -> None:
         default=None,
         help="training loss of the deepcast-F systems (e.g. mae, NeuralForecast's default); "
         "default: each family's own",
+    )
+    parser.add_argument(
+        "--family-options",
+        type=key_values,
+        default={},
+        help="model options of the deepcast-F systems, e.g. units=128,layers=2; default: none",
     )
     parser.add_argument(
         "--nf-scaler",

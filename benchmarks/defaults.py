@@ -20,12 +20,10 @@ import time
 from pathlib import Path
 
 import pandas as pd
-from _common import RESULTS, load_task, name_list, seed_list, write_results
+from _common import RESULTS, key_values, load_task, name_list, seed_list, write_results
 
 import deepcast as dc
-from deepcast.errors import ConfigError
 from deepcast.selection import select_model
-from deepcast.tuning.space import parse_scalar
 
 SETS = {
     "vic_elec/168-24": ("vic_elec", 168, 24),
@@ -100,14 +98,7 @@ def table(rows: list[dict]) -> str:
 
 def variant(text: str) -> tuple[str, dict]:
     """ "baseline_start=false+model=nlinear" -> (text, {"baseline_start": False, ...})"""
-    options = {}
-    for item in text.split("+"):
-        key, _, value = item.partition("=")
-        try:
-            options[key] = parse_scalar(value)
-        except ConfigError:  # a word: a model name, a loss
-            options[key] = value
-    return text, options
+    return text, key_values(text, "+")
 
 
 def main() -> None:
