@@ -155,11 +155,14 @@ class DeepARNetwork(keras.layers.Layer):
             states.append([h, c])
         return self.raw(x), states  # [B, L, C]
 
+    # The steps after the first call their (built) sublayers' `call` directly: Layer.__call__'s
+    # bookkeeping (input flattening, casts, masks) is most of a step's time at these sizes and
+    # is repeated for every step of every window (benchmarks/deepar_step.py).
     def step(self, x, states, training=None):
         """One step after the first: [R, D] input, states -> ([R, C] raw, new states)."""
         new_states = []
         for lstm, state in zip(self.lstms, states):
-            x, state = lstm.cell(x, state, training=training)  # [R, U]
+            x, state = lstm.cell.call(x, state, training=training)  # [R, U]
             new_states.append(state)
         return self.raw(x), new_states
 
@@ -168,12 +171,12 @@ class DeepARNetwork(keras.layers.Layer):
         from raw_k - raw_0 (heads.py); here it is a projection of the state of its own, added
         to the location, so the scale does not move with the level (sigma = softplus(w h + b),
         as in the paper)."""
-        out = self.projection(hidden)
+        out = self.projection.call(hidden)
         return ops.concatenate([out[..., :1], out[..., 1:] + out[..., :1]], axis=-1)
 
     def params(self, raw):
         """[R, C] raw outputs -> [R, C] distribution parameters (the head's canonical layout)."""
-        return self.step_head(raw)[:, 0]
+        return self.step_head.call(raw)[:, 0]
 
     def teacher_forcing_nll(self, window, raw=None):
         """Mean one-step negative log-likelihood of rows 1 .. lookback - 1 of `window`, each
