@@ -17,6 +17,7 @@ The peers are benchmark-only: `make accuracy` installs them (`deepcast[peers]`).
     .venv/bin/python benchmarks/accuracy.py --datasets vic_elec --epochs 5 --trials 2
     .venv/bin/python benchmarks/accuracy.py --datasets vic_elec --fit-seeds 0,1,2  # + means
     .venv/bin/python benchmarks/accuracy.py --systems deepcast-deepar --family-options units=128
+    .venv/bin/python benchmarks/accuracy.py --systems deepcast-deepar --family-args window_norm=true
 
 Writes benchmarks/results/accuracy.md and accuracy.json (atomically) and prints the table.
 """
@@ -190,6 +191,7 @@ def deepcast_family_system(task: Task, args, family: str, seed: int) -> tuple[np
     forecaster = dc.Forecaster(
         task.target, lookback=LOOKBACK, horizon=HORIZON, seed=seed,
         model=dc.models.configure(family, args.family_options), **FAMILIES[family], **loss,
+        **args.family_args,
     )  # fmt: skip
     forecasts, info = fit_and_forecast(task, forecaster, args, BATCH)
     trained_on = f"{args.family_loss} loss" if args.family_loss else "defaults"
@@ -200,7 +202,7 @@ def deepcast_family_system(task: Task, args, family: str, seed: int) -> tuple[np
 def family_setting(args) -> str:
     """How the deepcast-F rows were configured, for their system name."""
     parts = [f"{args.family_loss} loss"] if args.family_loss else []
-    parts += [f"{k}={v}" for k, v in args.family_options.items()]
+    parts += [f"{k}={v}" for k, v in (args.family_options | args.family_args).items()]
     return ", ".join(parts) or "default"
 
 
@@ -513,6 +515,12 @@ def main() -> None:
         type=key_values,
         default={},
         help="model options of the deepcast-F systems, e.g. units=128,layers=2; default: none",
+    )
+    parser.add_argument(
+        "--family-args",
+        type=key_values,
+        default={},
+        help="Forecaster arguments of the deepcast-F systems, e.g. window_norm=true",
     )
     parser.add_argument(
         "--nf-scaler",

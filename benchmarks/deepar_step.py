@@ -1,6 +1,8 @@
 """Where a DeepAR training step spends its time: the lookback's teacher-forced LSTM pass, the
 forecast steps after it (each a cell step with the previous prediction fed back), and torch's
-own `nn.LSTM` over the same rows as the floor of the first.
+own `nn.LSTM` over the same rows as the floor of the first. Side by side, the whole step with
+the forecast steps' sublayers called through `Layer.__call__`, as before deepcast called their
+`call` directly (the same numbers out, bit for bit).
 
 One batch of `--batch` random windows at lookback 168 / horizon 24 with vic_elec's width (3
 observed columns, 4 calendar columns), forward and backward, median of `--repeats` after one
@@ -13,6 +15,7 @@ each part's share, for every `--units`:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 import time
 
@@ -35,6 +38,32 @@ def seconds(step, repeats: int) -> float:
         step()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
+
+
+@contextlib.contextmanager
+def through_layer_call():
+    """DeepARNetwork's step methods as they were: every sublayer through Layer.__call__."""
+
+    def step(self, x, states, training=None):
+        new_states = []
+        for lstm, state in zip(self.lstms, states):
+            x, state = lstm.cell(x, state, training=training)
+            new_states.append(state)
+        return self.raw(x), new_states
+
+    def raw(self, hidden):
+        out = self.projection(hidden)
+        return torch.cat([out[..., :1], out[..., 1:] + out[..., :1]], dim=-1)
+
+    def params(self, raw):
+        return self.step_head(raw)[:, 0]
+
+    saved = DeepARNetwork.step, DeepARNetwork.raw, DeepARNetwork.params
+    DeepARNetwork.step, DeepARNetwork.raw, DeepARNetwork.params = step, raw, params
+    try:
+        yield
+    finally:
+        DeepARNetwork.step, DeepARNetwork.raw, DeepARNetwork.params = saved
 
 
 def parts(units: int, batch: int, repeats: int) -> dict[str, float]:
@@ -62,9 +91,16 @@ def parts(units: int, batch: int, repeats: int) -> dict[str, float]:
     def torch_lstm():
         reference(inputs)[0].square().mean().backward()
 
+    def before():
+        with through_layer_call():
+            whole()
+
     with _backend.flushed_subnormals():
-        return {
-            "whole network": seconds(whole, repeats),
+        timed = {"whole network": [], "whole, steps through Layer.__call__": []}
+        for _ in range(repeats):  # alternated, so both see the same machine
+            timed["whole network"].append(seconds(whole, 1))
+            timed["whole, steps through Layer.__call__"].append(seconds(before, 1))
+        return {name: statistics.median(times) for name, times in timed.items()} | {
             "lookback pass": seconds(lookback, repeats),
             "torch nn.LSTM, lookback rows": seconds(torch_lstm, repeats),
         }
