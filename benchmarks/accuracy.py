@@ -49,6 +49,7 @@ from _common import (
 )
 
 import deepcast as dc
+from deepcast.errors import ConfigError
 from deepcast.evaluation import baselines, metrics
 
 # The search: lookback fixed (every system sees the same windows) and networks no bigger than
@@ -194,8 +195,9 @@ def deepcast_family_system(task: Task, args, family: str, seed: int) -> tuple[np
         **args.family_args,
     )  # fmt: skip
     forecasts, info = fit_and_forecast(task, forecaster, args, BATCH)
-    trained_on = f"{args.family_loss} loss" if args.family_loss else "defaults"
-    info["detail"] = f"{forecaster.configured_model()!r}, {trained_on}"
+    settings = [f"{args.family_loss} loss"] if args.family_loss else []
+    settings += [f"{k}={v}" for k, v in args.family_args.items()]
+    info["detail"] = f"{forecaster.configured_model()!r}, {', '.join(settings) or 'defaults'}"
     return forecasts, info
 
 
@@ -477,6 +479,24 @@ def markdown(rows: list[dict], args) -> str:
     return "\n".join(lines) + "\n"
 
 
+def check_systems(parser: argparse.ArgumentParser, args) -> None:
+    """One usage line, before any training, for an unknown system or a family option or
+    Forecaster argument that the deepcast-F systems would refuse."""
+    known = {"deepcast", "deepcast-tuned", "darts", "neuralforecast"}
+    known |= {f"{side}-{family}" for family in FAMILIES for side in ("deepcast", "nf")}
+    unknown = [key for key in args.systems if key not in known]
+    if unknown:
+        parser.error(f"--systems: {unknown} not among {sorted(known)}")
+    for key in args.systems:
+        family = key.removeprefix("deepcast-")
+        if family in FAMILIES:
+            try:
+                model = dc.models.configure(family, args.family_options)
+                dc.Forecaster("y", model=model, **args.family_args).check_params()
+            except (ConfigError, TypeError) as exc:
+                parser.error(f"{key}: {exc}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", default="vic_elec,beijing_pm25")
@@ -541,6 +561,7 @@ def main() -> None:
 
         torch.set_num_threads(args.threads)
     args.systems = args.systems.split(",")
+    check_systems(parser, args)
     args.fit_seeds = args.fit_seeds or [args.seed]
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     warnings.filterwarnings("ignore")
