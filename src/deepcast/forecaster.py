@@ -304,20 +304,18 @@ class Forecaster:
             time_limit=time_limit,
             verbose=verbose,
         )
-        # The trained model's validation outputs, computed once: the gate, the conformal
-        # scores and the validation check all read them (a forward pass over the validation
-        # windows costs as much as a tenth of an epoch or more for the larger families).
-        val_outputs = None
+        self.conformal_ = None
+        self.drift_reference_ = None
         if val_windows is not None:
+            # The trained model's validation outputs, computed once: the gate, the conformal
+            # scores and the validation check all read them (a forward pass over the validation
+            # windows costs as much as a tenth of an epoch or more for the larger families).
             if self.start_ is not None:
                 val_outputs = self._fit_gate(val_windows)
             else:
                 val_outputs = _backend.predict(self.model_, val_windows[0])
-        # Conformal scores from the validation windows: intervals out of the box
-        # (`calibrate` replaces them with fresher data).
-        self.conformal_ = None
-        self.drift_reference_ = None
-        if val_windows is not None:
+            # Conformal scores from the validation windows: intervals out of the box
+            # (`calibrate` replaces them with fresher data).
             errors = self._calibrate_on(joined, outputs=val_outputs)
             self.drift_reference_ = self._drift_reference(frame, errors[:, 0])
         target = frame[self.target].to_numpy()
