@@ -50,7 +50,9 @@ def score(forecaster, parts) -> dict:
     )
     return {
         "mae": metrics["mae"],
+        "rmse": metrics["rmse"],
         "ridge_mae": baselines["linear"]["mae"],
+        "ridge_rmse": baselines["linear"]["rmse"],
         "naive_mae": baselines["naive"]["mae"],
         "seasonal_mae": baselines[seasonal]["mae"],
         "best_epoch": forecaster.history_.best_epoch,

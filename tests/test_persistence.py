@@ -193,6 +193,22 @@ def test_a_model_saved_before_manifests_still_loads(saved, small_parts, tmp_path
     assert len(loaded.predict(test)) == len(test) - loaded.lookback + 1
 
 
+def test_an_lstm_saved_when_its_own_loss_was_mse_loads_as_trained_on_mse(saved, tmp_path):
+    """Files did not store the loss that `loss=None` meant before the LSTM's own loss became
+    Huber; an LSTM left at None then trained on MSE, and a warm start or a retrain from the
+    loaded file must keep training on MSE."""
+    import shutil
+
+    assert dc.Forecaster.load(saved).training_loss == "huber"  # stored with the file
+    old = tmp_path / "old"
+    shutil.copytree(saved, old)
+    state = json.loads((old / "forecaster.json").read_text())
+    assert state.pop("training_loss") == "huber" and state["params"]["loss"] is None
+    (old / "forecaster.json").write_text(json.dumps(state))
+    loaded = dc.Forecaster.load(old)
+    assert loaded.training_loss == "mse" and loaded.get_params()["loss"] == "mse"
+
+
 def test_a_model_from_a_newer_format_fails_with_one_line(saved, tmp_path):
     import shutil
 

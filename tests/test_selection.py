@@ -7,7 +7,8 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.metrics import mean_absolute_error, mean_squared_error
+from scipy.special import huber
+from sklearn.metrics import mean_absolute_error
 
 import deepcast as dc
 from deepcast.cli import main
@@ -16,7 +17,8 @@ from deepcast.selection import select_model
 
 
 def test_the_check_scores_model_and_baselines_on_the_same_windows(fitted, small_parts):
-    """Recomputed independently: scaled validation targets and forecasts, sklearn's MSE."""
+    """Recomputed independently: scaled validation targets and forecasts, scipy's Huber
+    (delta 1: the default LSTM's training loss)."""
     train, val, _ = small_parts
     check = fitted.validation_check_
     frame = pd.concat([fitted._frame(train, "t"), fitted._frame(val, "v")])
@@ -27,11 +29,12 @@ def test_the_check_scores_model_and_baselines_on_the_same_windows(fitted, small_
     y = np.stack([scaled[o + 1 : o + 1 + horizon, 0] for o in origins])
     model = keras_predict(fitted, x)
     assert check.windows == len(origins)
-    assert check.model == pytest.approx(mean_squared_error(y, model), rel=1e-4)
+    assert check.loss == "huber"
+    assert check.model == pytest.approx(huber(1.0, model - y).mean(), rel=1e-4)
     naive = np.repeat(scaled[origins, :1], horizon, axis=1)
-    assert check.baselines["naive"] == pytest.approx(mean_squared_error(y, naive), rel=1e-6)
+    assert check.baselines["naive"] == pytest.approx(huber(1.0, naive - y).mean(), rel=1e-6)
     ridge = fitted.linear_baseline_.predict(x)
-    assert check.baselines["linear"] == pytest.approx(mean_squared_error(y, ridge), rel=1e-5)
+    assert check.baselines["linear"] == pytest.approx(huber(1.0, ridge - y).mean(), rel=1e-5)
 
 
 def keras_predict(forecaster, x):

@@ -22,7 +22,7 @@ from pathlib import Path
 import keras
 import pandas as pd
 
-from deepcast import _atomic, _backend
+from deepcast import _atomic, _backend, models  # models: registers the .keras layers
 from deepcast._version import __version__
 from deepcast.data.encoding import FeatureEncoder
 from deepcast.data.windows import Scaler
@@ -48,6 +48,8 @@ def save_forecaster(forecaster, path: str | Path) -> Path:
         "deepcast_version": __version__,
         "saved_with_backend": _backend.name(),
         "params": forecaster.get_params(),
+        # what `loss=None` resolved to when it trained: a family's own loss may change later
+        "training_loss": forecaster.training_loss,
         "model_config": forecaster.model_config_.config,
         "feature_names": forecaster.feature_names_,
         "scaler": forecaster.scaler_.to_json(),
@@ -90,7 +92,7 @@ def load_forecaster(path: str | Path, forecaster_class):
     state = _read_state(path / STATE_FILE)
     model = _read_model(path / MODEL_FILE)
     try:
-        params = _current_params(state["params"])
+        params = _current_params(state["params"], state.get("training_loss"))
         forecaster = forecaster_class(**params)
         # Saved before the model seam: the family's options follow from the params.
         forecaster.model_config_ = forecaster.configured_model()
@@ -200,14 +202,22 @@ def _backend_version() -> str | None:
         return None
 
 
-def _current_params(params: dict) -> dict:
+def _current_params(params: dict, training_loss: str | None) -> dict:
     """Constructor arguments of today's Forecaster from a file of any deepcast version:
     before the model seam, a bidirectional LSTM was `model="lstm", bidirectional=True`;
-    before the baseline start, no model had one."""
+    before the baseline start, no model had one. A loss left at None is spelled out as the
+    one the network trained on, if that is no longer its family's own (before the LSTM's own
+    loss was Huber, files did not store it, and an LSTM left at None trained on MSE)."""
     params = dict(params)
     if params.pop("bidirectional", False) and params.get("model") == "lstm":
         params["model"] = "bilstm"
     params.setdefault("baseline_start", False)  # files from before the baseline start
+    if training_loss is None and params.get("model") == "lstm":
+        training_loss = "mse"
+    if params.get("loss") is None and training_loss is not None:
+        family = type(models.configure(params.get("model", "lstm")))
+        if training_loss != (family.default_loss or "mse"):
+            params["loss"] = training_loss
     return params
 
 
@@ -230,8 +240,6 @@ def _read_state(file: Path) -> dict:
 
 
 def _read_model(file: Path) -> keras.Model:
-    import deepcast.models  # noqa: F401  (registers deepcast's custom layers)
-
     if not file.is_file():
         raise ModelFileError(f"{file}: missing; is this a deepcast model directory?")
     if not zipfile.is_zipfile(file):

@@ -27,8 +27,15 @@ def saved_when_mse_was_the_default(directory, **forecaster_args) -> None:
 
 
 def test_an_old_search_that_spelled_out_mse_resumes_with_the_default_loss(tmp_path):
-    saved_when_mse_was_the_default(tmp_path, model="lstm", loss="mse")  # as the CLI wrote it
-    checks.resumable(tmp_path, current(model="lstm"), overwrite=False, started=True)
+    saved_when_mse_was_the_default(tmp_path, model="bilstm", loss="mse")  # as the CLI wrote it
+    checks.resumable(tmp_path, current(model="bilstm"), overwrite=False, started=True)
+
+
+def test_an_old_lstm_search_trained_on_mse_is_not_continued_on_huber(tmp_path):
+    saved_when_mse_was_the_default(tmp_path, model="lstm", loss="mse")
+    with pytest.raises(ConfigError, match="different training_loss"):
+        checks.resumable(tmp_path, current(model="lstm"), overwrite=False, started=True)
+    checks.resumable(tmp_path, current(model="lstm", loss="mse"), overwrite=False, started=True)
 
 
 def test_an_old_nbeats_search_trained_on_mse_is_not_continued_on_mae(tmp_path):
