@@ -22,7 +22,7 @@ from pathlib import Path
 import keras
 import pandas as pd
 
-from deepcast import _atomic, _backend, models  # models: registers the .keras layers
+from deepcast import _atomic, _backend, models  # noqa: F401  (registers the .keras layers)
 from deepcast._version import __version__
 from deepcast.data.encoding import FeatureEncoder
 from deepcast.data.windows import Scaler
@@ -92,8 +92,11 @@ def load_forecaster(path: str | Path, forecaster_class):
     state = _read_state(path / STATE_FILE)
     model = _read_model(path / MODEL_FILE)
     try:
-        params = _current_params(state["params"], state.get("training_loss"))
+        params = _current_params(state["params"])
         forecaster = forecaster_class(**params)
+        trained = _trained_loss(state, params)
+        if forecaster.loss is None and trained not in (None, forecaster.training_loss):
+            forecaster.loss = trained  # no longer its family's own loss: spell it out
         # Saved before the model seam: the family's options follow from the params.
         forecaster.model_config_ = forecaster.configured_model()
         forecaster.feature_names_ = list(state["feature_names"])
@@ -202,23 +205,23 @@ def _backend_version() -> str | None:
         return None
 
 
-def _current_params(params: dict, training_loss: str | None) -> dict:
+def _current_params(params: dict) -> dict:
     """Constructor arguments of today's Forecaster from a file of any deepcast version:
     before the model seam, a bidirectional LSTM was `model="lstm", bidirectional=True`;
-    before the baseline start, no model had one. A loss left at None is spelled out as the
-    one the network trained on, if that is no longer its family's own (before the LSTM's own
-    loss was Huber, files did not store it, and an LSTM left at None trained on MSE)."""
+    before the baseline start, no model had one."""
     params = dict(params)
     if params.pop("bidirectional", False) and params.get("model") == "lstm":
         params["model"] = "bilstm"
     params.setdefault("baseline_start", False)  # files from before the baseline start
-    if training_loss is None and params.get("model") == "lstm":
-        training_loss = "mse"
-    if params.get("loss") is None and training_loss is not None:
-        family = type(models.configure(params.get("model", "lstm")))
-        if training_loss != (family.default_loss or "mse"):
-            params["loss"] = training_loss
     return params
+
+
+def _trained_loss(state: dict, params: dict) -> str | None:
+    """The loss the saved network trained on. Files from before it was stored: an LSTM left
+    at loss=None trained on MSE (its own loss is Huber since); None: as its params say."""
+    if "training_loss" in state:
+        return state["training_loss"]
+    return "mse" if params.get("model") == "lstm" and params.get("loss") is None else None
 
 
 def _read_state(file: Path) -> dict:
