@@ -458,9 +458,11 @@ def seed_mean(runs: list[dict], system: str) -> dict:
 
 
 def markdown(rows: list[dict], args) -> str:
+    patience = args.family_args.get("patience", PATIENCE)
+    family_patience = f"; deepcast-F systems: {patience}" if patience != PATIENCE else ""
     lines = [
         f"Lookback {LOOKBACK}, horizon {HORIZON}, epoch budget {args.epochs} (early stopping, "
-        f"patience {PATIENCE}), batch {BATCH}, seed {args.seed} (fits: seeds "
+        f"patience {PATIENCE}{family_patience}), batch {BATCH}, seed {args.seed} (fits: seeds "
         f"{', '.join(map(str, args.fit_seeds))}); tuning: {args.trials} random "
         f"trials of {args.tuning_epochs} epochs, tolerance {args.tolerance} (search time not in "
         "fit s; space: TUNING_SPACE in benchmarks/accuracy.py). epochs: epochs trained.",
