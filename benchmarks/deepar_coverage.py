@@ -3,8 +3,9 @@ cover 87-93% of hold-out points.
 
 Protocol: `dc.datasets.synthetic(seed=0)` (4,000 hourly rows, planted drivers x1, x2), a
 chronological 70/15/15 split, lookback 48, `model="deepar"` with its default options (units
-40, layers 2, dropout 0.1) and each head of --heads (Student t, deepar's default, and
-Gaussian), up to --epochs epochs with early stopping on the validation part (patience 5).
+96, layers 2, dropout 0.1) and each head of --heads (Student t, deepar's default, and
+Gaussian), up to --epochs epochs with early stopping on the validation part (patience 5),
+the head's spread then recalibrated on the validation part (spread_calibration.py).
 Every test row is forecast (train + validation as history) and scored by
 `f.evaluate(test, history=..., levels=[80, 90])`: the sample-path intervals (method "samples",
 200 ancestral paths per origin, the median as the point), coverage as a fraction of every

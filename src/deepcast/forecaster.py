@@ -26,6 +26,7 @@ from deepcast.evaluation import baselines, metrics, scoring
 from deepcast.evaluation.guard import pointwise_loss
 from deepcast.models import baseline_start as start
 from deepcast.models import heads
+from deepcast.models import spread_calibration as spread
 from deepcast.models.spec import ModelSpec
 from deepcast.training import LOSSES, TrainingHistory, train
 from deepcast.uncertainty import intervals
@@ -306,6 +307,8 @@ class Forecaster:
         )
         self.conformal_ = None
         self.drift_reference_ = None
+        if warm_start is not None and val_windows is None:  # nothing to refit it on
+            spread.set_spread_factor(self.model_, spread.spread_factor(warm_start.model_))
         if val_windows is not None:
             # The trained model's validation outputs, computed once: the gate, the conformal
             # scores and the validation check all read them (a forward pass over the validation
@@ -314,6 +317,8 @@ class Forecaster:
                 val_outputs = self._fit_gate(val_windows)
             else:
                 val_outputs = _backend.predict(self.model_, val_windows[0])
+            if self._recalibrates_spread:
+                self._recalibrate_spread(val_outputs, val_windows[1])
             # Conformal scores from the validation windows: intervals out of the box
             # (`calibrate` replaces them with fresher data).
             errors = self._calibrate_on(joined, outputs=val_outputs)
@@ -402,6 +407,22 @@ class Forecaster:
                 losses[0.0],
             )
         return gated
+
+    @property
+    def _recalibrates_spread(self) -> bool:
+        """Whether fit and calibrate rescale the distribution's spread: for an autoregressive
+        family, whose intervals are sample paths drawn from it (spread_calibration.py)."""
+        return self.model_config_.autoregressive and self.head.kind in spread.LOCATION_SCALE
+
+    def _recalibrate_spread(self, outputs: np.ndarray, y: np.ndarray) -> None:
+        """Rescale the spread so that the targets `y` [N, H] of windows whose scaled model
+        outputs are `outputs` [N, H, C] are the most likely, every step pooled (the outputs
+        carry the current factor, so the new one composes with it)."""
+        factor = spread.spread_factor(self.model_) * spread.fit_spread_factor(
+            self.head, outputs.reshape(-1, outputs.shape[-1]), y.reshape(-1)
+        )
+        spread.set_spread_factor(self.model_, factor)
+        logger.info("%s: spread x%.3f, fitted on held-out targets", self.model_name, factor)
 
     def _training_loss(self, forecast: np.ndarray, y: np.ndarray) -> float:
         """The training loss of scaled model outputs against scaled targets, in numpy."""
@@ -503,12 +524,17 @@ class Forecaster:
         """Store split-conformal scores from forecasts on `data` (rows the model was not
         trained on; with `history`, the rows just before it, every row of `data` is scored):
         absolute residuals per horizon step, and CQR scores for a quantile head's symmetric
-        pairs. Saved with the model; `predict(..., levels=...)` then defaults to conformal."""
+        pairs. Saved with the model; `predict(..., levels=...)` then defaults to conformal.
+        An autoregressive family's spread is rescaled to these rows too (as fit does on the
+        validation part)."""
         self._check_fitted()
         frame = self._frame(data, "data")
         if history is not None:
             frame = pd.concat([self._frame(history, "history").iloc[-self.lookback :], frame])
         self._check_rows(len(frame), "data", minimum=self.lookback + self.horizon)
+        if self._recalibrates_spread:
+            x, y = self._windows(frame)
+            self._recalibrate_spread(_backend.predict(self.model_, x), y)
         self._calibrate_on(frame)
         return self
 

@@ -12,7 +12,7 @@ import deepcast as dc
 from deepcast import _backend, models
 from deepcast.errors import ConfigError, DataError
 from deepcast.evaluation.probabilistic import crps_samples
-from deepcast.models import heads
+from deepcast.models import heads, spread_calibration
 from deepcast.models.deepar import DeepAR, DeepARNetwork, _parts, sample_paths
 from deepcast.uncertainty import intervals
 
@@ -45,7 +45,7 @@ def network(model) -> DeepARNetwork:
 
 def test_declared_options_and_capabilities():
     assert "deepar" in models.names()
-    assert DeepAR().config == {"units": 40, "layers": 2, "dropout": 0.1}
+    assert DeepAR().config == {"units": 96, "layers": 2, "dropout": 0.1}
     assert DeepAR.outputs == ("distribution", "counts")
     assert DeepAR.future_inputs and DeepAR.dropout_sampling
     assert set(DeepAR.default_search()) == {"units", "layers", "dropout"}
@@ -168,6 +168,7 @@ def test_paths_without_noise_follow_the_models_own_forecast():
 @pytest.mark.backends
 def test_saved_model_has_the_same_parameters_and_paths_under_tensorflow_and_jax(tmp_path):
     model = randomised(build(horizon=3, dropout=0.1))
+    spread_calibration.set_spread_factor(model, 1.3)  # as a fit on validation data sets it
     assert_portable(model, windows(), tmp_path, also="deepcast.models.deepar:sample_paths")
 
 

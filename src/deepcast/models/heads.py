@@ -200,11 +200,15 @@ def from_json(data: dict | None) -> Head:
 # -- Keras: raw channels -> canonical parameters, and the training losses ---------------------
 @keras.saving.register_keras_serializable(package="deepcast")
 class HeadLayer(keras.layers.Layer):
-    """[B, H * C] raw outputs -> [B, H, C] parameters in the canonical layout (module doc)."""
+    """[B, H * C] raw outputs -> [B, H, C] parameters in the canonical layout (module doc).
 
-    def __init__(self, horizon: int, kinds: tuple[str, ...], **kwargs):
+    `spread_factor` multiplies every spread: 1 in training, set after it where a fitted
+    distribution is recalibrated on validation data (spread_calibration.py)."""
+
+    def __init__(self, horizon: int, kinds: tuple[str, ...], spread_factor: float = 1.0, **kwargs):
         super().__init__(**kwargs)
         self.horizon, self.kinds = horizon, tuple(kinds)
+        self.spread_factor = float(spread_factor)
 
     def call(self, raw):
         raw = ops.reshape(raw, (-1, self.horizon, len(self.kinds)))
@@ -213,14 +217,24 @@ class HeadLayer(keras.layers.Layer):
         parts = [ops.softplus(location) + MIN_RATE if positive else location]
         for c, kind in enumerate(self.kinds[1:], start=1):
             free = ops.softplus(raw[..., c : c + 1] - location)
-            parts.append(free + (MIN_DF if kind == "shape" else MIN_SPREAD))
+            if kind != "spread":
+                parts.append(free + (MIN_DF if kind == "shape" else MIN_SPREAD))
+            elif self.spread_factor == 1.0:
+                parts.append(free + MIN_SPREAD)
+            else:
+                parts.append((free + MIN_SPREAD) * self.spread_factor)
         return ops.concatenate(parts, axis=-1)
 
     def compute_output_spec(self, raw):
         return keras.KerasTensor((raw.shape[0], self.horizon, len(self.kinds)), self.compute_dtype)
 
     def get_config(self):
-        return {**super().get_config(), "horizon": self.horizon, "kinds": list(self.kinds)}
+        return {
+            **super().get_config(),
+            "horizon": self.horizon,
+            "kinds": list(self.kinds),
+            "spread_factor": self.spread_factor,
+        }
 
 
 def with_head(core: keras.Model, head: Head, horizon: int) -> keras.Model:
