@@ -231,3 +231,19 @@ def test_rows_without_timestamps_are_refused_naming_what_is_missing(saved, small
         loaded.predict(rows)
     with pytest.raises(DataError, match="row 2 is not an object"):
         loaded.predict([{"timestamp": "2024-01-01"}, 3])
+
+
+def test_an_option_left_at_a_default_that_changed_since_keeps_its_saved_value(tmp_path):
+    """DeepAR's units were 40 by default when files left them unset; loading such a file now
+    builds nothing, but the forecaster must describe (and refit) the model it holds."""
+    df = dc.datasets.synthetic(n_steps=400, seed=0)
+    f = dc.Forecaster("y", lookback=24, horizon=2, model="deepar", units=40, layers=1)
+    path = f.fit(df.iloc[:300], epochs=1, verbose=False).save(tmp_path / "old")
+    state = json.loads((path / "forecaster.json").read_text())
+    state["params"]["units"] = None  # how a file saved at the old default reads
+    (path / "forecaster.json").write_text(json.dumps(state))
+    loaded = dc.Forecaster.load(path)
+    assert loaded.model_config_.config["units"] == 40
+    assert loaded.get_params()["model_options"] == {"units": 40}
+    test = df.iloc[300:]
+    np.testing.assert_array_equal(loaded.predict(test).to_numpy(), f.predict(test).to_numpy())

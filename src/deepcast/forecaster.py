@@ -417,8 +417,17 @@ class Forecaster:
     def _recalibrate_spread(self, outputs: np.ndarray, y: np.ndarray) -> None:
         """Rescale the spread so that the targets `y` [N, H] of windows whose scaled model
         outputs are `outputs` [N, H, C] are the most likely, every step pooled (the outputs
-        carry the current factor, so the new one composes with it)."""
-        factor = spread.spread_factor(self.model_) * spread.fit_spread_factor(
+        carry the current factor, so the new one composes with it). Too few targets to tell
+        a scale from chance keep the factor."""
+        factor = spread.spread_factor(self.model_)
+        targets = int(np.isfinite(y).sum())
+        if targets < spread.MIN_TARGETS:
+            logger.info(
+                "%s: spread x%.3f kept: %d targets, %d needed to refit it",
+                self.model_name, factor, targets, spread.MIN_TARGETS,
+            )  # fmt: skip
+            return
+        factor *= spread.fit_spread_factor(
             self.head, outputs.reshape(-1, outputs.shape[-1]), y.reshape(-1)
         )
         spread.set_spread_factor(self.model_, factor)

@@ -22,7 +22,7 @@ from pathlib import Path
 import keras
 import pandas as pd
 
-from deepcast import _atomic, _backend, models  # noqa: F401  (registers the .keras layers)
+from deepcast import _atomic, _backend, models  # models also registers the .keras layers
 from deepcast._version import __version__
 from deepcast.data.encoding import FeatureEncoder
 from deepcast.data.windows import Scaler
@@ -97,6 +97,7 @@ def load_forecaster(path: str | Path, forecaster_class):
         trained = _trained_loss(state, params)
         if forecaster.loss is None and trained not in (None, forecaster.training_loss):
             forecaster.loss = trained  # no longer its family's own loss: spell it out
+        _keep_saved_options(forecaster, state.get("model_config"))
         # Saved before the model seam: the family's options follow from the params.
         forecaster.model_config_ = forecaster.configured_model()
         forecaster.feature_names_ = list(state["feature_names"])
@@ -214,6 +215,19 @@ def _current_params(params: dict) -> dict:
         params["model"] = "bilstm"
     params.setdefault("baseline_start", False)  # files from before the baseline start
     return params
+
+
+def _keep_saved_options(forecaster, saved: dict | None) -> None:
+    """An option the file's params left to the family's default keeps the value the model
+    was built with, where that default has changed since (DeepAR's units: 40, now 96)."""
+    if not saved:
+        return
+    given = {k for k in models.SHORTHAND if getattr(forecaster, k) is not None}
+    current = forecaster.configured_model().config
+    changed = {
+        k: v for k, v in saved.items() if k in current and current[k] != v and k not in given
+    }
+    forecaster.model_options = {**changed, **forecaster.model_options}
 
 
 def _trained_loss(state: dict, params: dict) -> str | None:

@@ -165,6 +165,16 @@ def test_paths_without_noise_follow_the_models_own_forecast():
     np.testing.assert_allclose(paths, np.repeat(expected[..., None], 3, -1), atol=2e-3)
 
 
+def test_the_spread_factor_scales_every_path_about_the_location():
+    """Same seed, same draws: at step 1, path - location doubles with a factor of 2."""
+    model, x = randomised(build(horizon=3)), windows()
+    location = _backend.predict(model, x)[:, 0, 0]  # [N] step 1's location
+    before = sample_paths(model, x, n=50, seed=3)[:, 0] - location[:, None]
+    spread_calibration.set_spread_factor(model, 2.0)
+    after = sample_paths(model, x, n=50, seed=3)[:, 0] - location[:, None]
+    np.testing.assert_allclose(after, 2.0 * before, rtol=1e-4, atol=1e-5)
+
+
 @pytest.mark.backends
 def test_saved_model_has_the_same_parameters_and_paths_under_tensorflow_and_jax(tmp_path):
     model = randomised(build(horizon=3, dropout=0.1))

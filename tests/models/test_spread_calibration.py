@@ -77,7 +77,7 @@ def test_deepar_fits_its_factor_on_the_validation_part_and_saves_it(parts, tmp_p
     # After it, the validation targets have unit-variance standardised residuals.
     assert mean_square_z(f, train, val) == pytest.approx(1.0, abs=1e-3)
     saved = dc.Forecaster.load(f.save(tmp_path / "model"))
-    assert spread.spread_factor(saved.model_) == factor
+    assert {layer.spread_factor for layer in spread.head_layers(saved.model_)} == {factor}
     np.testing.assert_array_equal(saved.predict_samples(test, n=20), f.predict_samples(test, n=20))
 
 
@@ -87,6 +87,8 @@ def test_calibrate_refits_the_factor_on_the_rows_it_is_given(parts):
     f.fit(train, validation=val, epochs=2, batch_size=32, verbose=False)
     fitted = spread.spread_factor(f.model_)
     f.calibrate(val, history=train)  # the same windows: the same factor
+    assert spread.spread_factor(f.model_) == pytest.approx(fitted, rel=1e-4)
+    f.calibrate(val.iloc[:20] * 5.0, history=train)  # 19 windows x 2 steps: too few to refit
     assert spread.spread_factor(f.model_) == pytest.approx(fitted, rel=1e-4)
     noisy = val.assign(y=val["y"] + np.random.default_rng(0).normal(0, 3.0, len(val)))
     f.calibrate(noisy, history=train)  # larger errors: a wider spread, fitted to them

@@ -216,7 +216,7 @@ class DeepARNetwork(keras.layers.Layer):
         return (input_shape[0], self.horizon * self.channels)
 
     def get_config(self):
-        return {
+        config = {
             **super().get_config(),
             "lookback": self.lookback,
             "horizon": self.horizon,
@@ -227,8 +227,10 @@ class DeepARNetwork(keras.layers.Layer):
             "layers": self.n_layers,
             "dropout": self.dropout,
             "distribution": self.distribution,
-            "spread_factor": self.step_head.spread_factor,
         }
+        if self.step_head.spread_factor != 1.0:  # left out at 1, as in HeadLayer
+            config["spread_factor"] = self.step_head.spread_factor
+        return config
 
 
 def _with_loss(x, loss, weight: float):

@@ -229,12 +229,10 @@ class HeadLayer(keras.layers.Layer):
         return keras.KerasTensor((raw.shape[0], self.horizon, len(self.kinds)), self.compute_dtype)
 
     def get_config(self):
-        return {
-            **super().get_config(),
-            "horizon": self.horizon,
-            "kinds": list(self.kinds),
-            "spread_factor": self.spread_factor,
-        }
+        config = {**super().get_config(), "horizon": self.horizon, "kinds": list(self.kinds)}
+        if self.spread_factor != 1.0:  # left out at 1: the file stays readable by older versions
+            config["spread_factor"] = self.spread_factor
+        return config
 
 
 def with_head(core: keras.Model, head: Head, horizon: int) -> keras.Model:
