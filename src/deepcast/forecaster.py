@@ -541,10 +541,12 @@ class Forecaster:
         if history is not None:
             frame = pd.concat([self._frame(history, "history").iloc[-self.lookback :], frame])
         self._check_rows(len(frame), "data", minimum=self.lookback + self.horizon)
-        if self._recalibrates_spread:
+        outputs = None
+        if self._recalibrates_spread:  # one forward pass: the scores read only the location
             x, y = self._windows(frame)
-            self._recalibrate_spread(_backend.predict(self.model_, x), y)
-        self._calibrate_on(frame)
+            outputs = _backend.predict(self.model_, x)
+            self._recalibrate_spread(outputs, y)
+        self._calibrate_on(frame, outputs=outputs)
         return self
 
     def _calibrate_on(self, frame: pd.DataFrame, outputs: np.ndarray | None = None) -> np.ndarray:

@@ -216,13 +216,11 @@ class HeadLayer(keras.layers.Layer):
         positive = self.kinds[0] == "rate"  # a count's mean
         parts = [ops.softplus(location) + MIN_RATE if positive else location]
         for c, kind in enumerate(self.kinds[1:], start=1):
-            free = ops.softplus(raw[..., c : c + 1] - location)
-            if kind != "spread":
-                parts.append(free + (MIN_DF if kind == "shape" else MIN_SPREAD))
-            elif self.spread_factor == 1.0:
-                parts.append(free + MIN_SPREAD)
-            else:
-                parts.append((free + MIN_SPREAD) * self.spread_factor)
+            value = ops.softplus(raw[..., c : c + 1] - location)
+            value = value + (MIN_DF if kind == "shape" else MIN_SPREAD)
+            if kind == "spread" and self.spread_factor != 1.0:
+                value = value * self.spread_factor
+            parts.append(value)
         return ops.concatenate(parts, axis=-1)
 
     def compute_output_spec(self, raw):
