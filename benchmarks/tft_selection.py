@@ -58,6 +58,7 @@ def run(seed: int, args) -> dict:
         "ridge_rmse": scores["baselines"]["linear"]["rmse"],
         "epochs": len(f.history_.epochs),
         "fit_s": fit_s,
+        "loss": f.training_loss,  # the TFT's own (MAE since it won the accuracy runs)
     }
     print(
         f"seed {seed}: x1 {weights['x1']:.3f}  x2 {weights['x2']:.3f}  noise "
@@ -73,9 +74,10 @@ def markdown(rows: list[dict], args) -> str:
     lines = [
         f"TFT (hidden {args.hidden}, heads 4, dropout 0.1) on synthetic ({args.rows} rows) plus "
         f"a pure-noise column; lookback {args.lookback}, horizon {args.horizon}, up to "
-        f"{args.epochs} epochs (early stopping), learning rate {args.learning_rate}, no "
-        "baseline start. Weights: mean past-variable selection weight (all inputs sum to 1, "
-        "calendar columns included); rank among all inputs.",
+        f"{args.epochs} epochs (early stopping), learning rate {args.learning_rate}, "
+        f"{rows[0]['loss'].upper()} loss, no baseline start. Weights: mean past-variable "
+        "selection weight (all inputs sum to 1, calendar columns included); rank among all "
+        "inputs.",
         "",
         "| seed | x1 | x2 | noise | y | rank x1 | rank x2 | rank noise | drivers above noise "
         "| RMSE | ridge RMSE | epochs | fit s |",

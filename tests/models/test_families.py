@@ -59,6 +59,7 @@ def test_a_forecaster_left_at_its_default_loss_trains_on_the_familys_own():
     assert dc.Forecaster("y", model="nbeats").training_loss == "mae"
     assert dc.Forecaster("y", model="nbeats", loss="mse").training_loss == "mse"  # asked for
     assert dc.Forecaster("y", model="lstm").training_loss == "huber"
+    assert dc.Forecaster("y", model="tft").training_loss == "mae"
     assert dc.Forecaster("y", model="bilstm").training_loss == "mse"  # no loss of its own
     assert dc.Forecaster("y", model="lstm").get_params()["loss"] is None  # saved as left
     nbeats = next(b for b in table().split("\n\n") if b.startswith("nbeats "))

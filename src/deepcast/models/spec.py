@@ -102,8 +102,8 @@ class ModelSpec:
         builder: `builder(lookback, n_features, horizon, **options) -> keras.Model`, mapping
             scaled windows [B, lookback, n_features] to [B, horizon].
         default_loss: the loss a Forecaster left at its default (loss=None) trains with; None
-            is "mse" (deepar: "student_t", it has no point output; nbeats: "mae" and lstm:
-            "huber", measured).
+            is "mse" (deepar: "student_t", it has no point output; nbeats and tft: "mae",
+            lstm: "huber", measured).
         autoregressive: whether its forecasts are sampled paths of its own network (deepar),
             which a baseline start outside the network would break.
     """

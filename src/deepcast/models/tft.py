@@ -405,6 +405,8 @@ class TFT(ModelSpec):
     future_inputs = True
     attention = True
     dropout_sampling = True
+    # As NeuralForecast's TFT: MAE won on both sub-daily sets over three seeds (README).
+    default_loss = "mae"
     builder = staticmethod(build_tft)
     attention_weights = staticmethod(attention_weights)
 
