@@ -209,6 +209,15 @@ def test_an_lstm_saved_when_its_own_loss_was_mse_loads_as_trained_on_mse(saved, 
     assert loaded.training_loss == "mse" and loaded.get_params()["loss"] == "mse"
 
 
+def test_an_old_file_of_a_family_whose_own_loss_changed_says_it_trained_on_mse():
+    from deepcast.persistence import _trained_loss
+
+    for family in ("lstm", "tft"):  # Huber and MAE now; MSE before files stored the loss
+        assert _trained_loss({}, {"model": family, "loss": None}) == "mse"
+    assert _trained_loss({}, {"model": "tft", "loss": "quantile"}) is None  # as params say
+    assert _trained_loss({"training_loss": "mae"}, {"model": "tft", "loss": None}) == "mae"
+
+
 def test_a_model_from_a_newer_format_fails_with_one_line(saved, tmp_path):
     import shutil
 

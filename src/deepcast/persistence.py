@@ -37,6 +37,8 @@ FORMAT_VERSION = 1
 MODEL_FILE = "model.keras"
 STATE_FILE = "forecaster.json"
 MANIFEST_FILE = "manifest.json"
+# Families whose loss left at None meant MSE when files did not yet store the loss trained on.
+MSE_BEFORE_OWN_LOSS = ("lstm", "tft")
 
 
 def save_forecaster(forecaster, path: str | Path) -> Path:
@@ -231,11 +233,13 @@ def _keep_saved_options(forecaster, saved: dict | None) -> None:
 
 
 def _trained_loss(state: dict, params: dict) -> str | None:
-    """The loss the saved network trained on. Files from before it was stored: an LSTM left
-    at loss=None trained on MSE (its own loss is Huber since); None: as its params say."""
+    """The loss the saved network trained on. Files from before it was stored: an LSTM or a
+    TFT left at loss=None trained on MSE (their own losses are Huber and MAE since); None: as
+    its params say."""
     if "training_loss" in state:
         return state["training_loss"]
-    return "mse" if params.get("model") == "lstm" and params.get("loss") is None else None
+    trained_on_mse = params.get("model") in MSE_BEFORE_OWN_LOSS and params.get("loss") is None
+    return "mse" if trained_on_mse else None
 
 
 def _read_state(file: Path) -> dict:
