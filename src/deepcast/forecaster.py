@@ -163,8 +163,8 @@ class Forecaster:
 
     @property
     def training_loss(self) -> str:
-        """`loss`; left at None, the family's own `default_loss` (lstm: "huber", nbeats:
-        "mae", deepar: "student_t"), else "mse". "mse" on a family without point outputs
+        """`loss`; left at None, the family's own `default_loss` (lstm: "huber", nbeats
+        and tft: "mae", deepar: "student_t"), else "mse". "mse" on a family without point outputs
         keeps meaning its own loss, as it did when "mse" was the default."""
         if self.loss not in (None, "mse"):
             return self.loss

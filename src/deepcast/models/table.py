@@ -12,7 +12,7 @@ def table() -> str:
 
     >>> print(table())
     lstm  stacked LSTM (fused CPU kernel), dense head to all horizon steps
-      capabilities: outputs point, quantile, distribution; default loss mse; dropout sampling
+      capabilities: outputs point, quantile, distribution; default loss huber; dropout sampling
       option  type  default  valid        search          meaning
       units   int   64       an int >= 1  16..256 (log)   LSTM units per layer
     ...
