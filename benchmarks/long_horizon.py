@@ -15,17 +15,21 @@ Systems, all on the same z-scored frame and scored on the same windows: the deep
 the calendar of the forecast steps, and DeepAR trains on its own likelihood and is scored on its
 median; on two cores their lookback-336 fits take hours per seed), ridge on the flattened
 window (scikit-learn), the seasonal naive (period 24), and
-NeuralForecast's DLinear, NLinear, PatchTST, LSTM and NBEATS (--peers) with the same lookback,
-horizon, MSE loss, learning rate, windows per batch, epoch budget (as steps), early-stopping
-patience and validation part. Trained systems are fitted once per seed; the table holds the means.
+NeuralForecast's DLinear, NLinear, PatchTST, LSTM and NBEATS (--peers; its TFT and DeepAR on
+request, reading the same calendar of the forecast steps as deepcast's) with the same lookback,
+horizon, MSE loss (DeepAR: its own likelihood), learning rate, windows per batch, epoch budget
+(as steps), early-stopping patience and validation part. Trained systems are fitted once per
+seed; the table holds the means.
 
     make long-horizon                                     # both data sets, S and MS, 3 seeds
     .venv/bin/python benchmarks/long_horizon.py --datasets vic_elec --modes S --seeds 0
     .venv/bin/python benchmarks/long_horizon.py --datasets vic_elec --models lstm,nlinear \\
         --peers lstm,nlinear --limit-train-rows 3000 --epochs 1 --seeds 0 --out /tmp/lh
+    .venv/bin/python benchmarks/long_horizon.py --datasets beijing_pm25 --modes S --models nbeats \\
+        --peers none --model-options units=32 --forecaster-args window_norm=true --suffix _nb32
 
-Writes benchmarks/results/long_horizon_<dataset>.md and .json (atomically, after every system,
-so an interrupted run keeps what it measured) and prints the table.
+Writes benchmarks/results/long_horizon_<dataset><--suffix>.md and .json (atomically, after every
+system, so an interrupted run keeps what it measured) and prints the table.
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ import pandas as pd
 from _common import (
     RESULTS,
     json_safe,
+    key_values,
     load_task,
     name_list,
     nf_long_frame,
@@ -53,6 +58,7 @@ from _common import (
 
 import deepcast as dc
 from deepcast import models
+from deepcast.data.encoding import calendar_features
 from deepcast.evaluation import baselines
 
 LOOKBACK, HORIZON, PERIOD, VAL, TEST = 336, 96, 24, 0.2, 0.2
@@ -60,6 +66,8 @@ LOOKBACK, HORIZON, PERIOD, VAL, TEST = 336, 96, 24, 0.2, 0.2
 # 1e-4, LSTM 1e-3) and all default to MAE loss, while this protocol scores (and deepcast
 # trains) MSE.
 LEARNING_RATE, PATIENCE = 1e-3, 5
+# Forecaster arguments the protocol (or the setup) sets: --forecaster-args may not change them.
+PROTOCOL_ARGS = {"target", "lookback", "horizon", "model", "features", "seed", "calendar"}
 MODELS = "lstm,bilstm,cnn_lstm,dlinear,nlinear,transformer,nbeats"
 PEERS = {
     "dlinear": "DLinear",
@@ -67,7 +75,12 @@ PEERS = {
     "patchtst": "PatchTST",
     "lstm": "LSTM",
     "nbeats": "NBEATS",
+    "tft": "TFT",
+    "deepar": "DeepAR",
 }
+DEFAULT_PEERS = "dlinear,nlinear,patchtst,lstm,nbeats"  # tft, deepar: hours per seed at 336
+# Peers that read the calendar of the forecast steps (futr_exog), as deepcast's tft and deepar do.
+READS_FUTURE = {"tft", "deepar"}
 # NeuralForecast's LSTM at deepcast's default size (2 x 64, dropout 0.1), as in accuracy.py;
 # the other peers keep their published architectures (e.g. PatchTST 3 x 128, patches of 16).
 PEER_ARGS = {"LSTM": {"encoder_n_layers": 2, "encoder_hidden_size": 64, "encoder_dropout": 0.1}}
@@ -78,6 +91,8 @@ COUNTERPART = {
     "nlinear": "NLinear",
     "transformer": "PatchTST",
     "nbeats": "NBEATS",
+    "tft": "TFT",
+    "deepar": "DeepAR",
 }
 
 
@@ -173,18 +188,21 @@ def ridge(setup: Setup) -> tuple[np.ndarray, dict]:
 def deepcast_model(setup: Setup, name: str, seed: int, args) -> tuple[np.ndarray, dict]:
     train, val, test = setup.parts()
     family = models.spec(name)
-    forecaster = dc.Forecaster(
-        setup.target,
-        lookback=LOOKBACK,
-        horizon=HORIZON,
-        model=name,
-        features=setup.covariates,  # [] in mode S: the target's own history only
+    settings = dict(
         learning_rate=LEARNING_RATE,
         # the protocol's, whatever a family's own default; a family that only forecasts a
         # distribution (deepar) trains on its own likelihood and is scored on its median
         loss="mse" if "point" in family.outputs else None,
         patience=PATIENCE,
+    )
+    forecaster = dc.Forecaster(
+        setup.target,
+        lookback=LOOKBACK,
+        horizon=HORIZON,
+        model=models.configure(name, args.model_options),
+        features=setup.covariates,  # [] in mode S: the target's own history only
         seed=seed,
+        **(settings | args.forecaster_args),
     )
     start = time.perf_counter()
     forecaster.fit(
@@ -230,12 +248,23 @@ def neuralforecast_model(setup: Setup, key: str, seed: int, args) -> tuple[np.nd
     # an epoch is the steps that draw every training window once, the last batch partial as
     # in deepcast. Early stopping is checked once per such epoch.
     per_epoch = -(-setup.train_windows // args.batch_size)
+    long = nf_long_frame(setup.frame, setup.target, setup.dataset)
+    future = {}
+    if key in READS_FUTURE:  # hour and day of week of each step, as deepcast's tft/deepar read
+        # From the frame's own (local) times, as deepcast derives them: NeuralForecast's "ds"
+        # is naive UTC, whose hours would move at each daylight-saving change.
+        calendar = calendar_features(setup.frame.index, ("hour", "dow")).reset_index(drop=True)
+        long = pd.concat([long, calendar], axis=1)
+        future = {"futr_exog_list": list(calendar.columns)}
+    # DeepAR forecasts a distribution: it trains on its own likelihood (early stopping on
+    # NeuralForecast's default validation loss for it) and is scored on its median.
+    losses = {} if key == "deepar" else {"loss": MSE(), "valid_loss": MSE()}
     model = cls(
         h=HORIZON,
         input_size=LOOKBACK,
         hist_exog_list=setup.covariates or None,  # past values only, as deepcast reads them
-        loss=MSE(),
-        valid_loss=MSE(),
+        **future,
+        **losses,
         learning_rate=LEARNING_RATE,
         max_steps=args.epochs * per_epoch,
         val_check_steps=per_epoch,
@@ -249,7 +278,6 @@ def neuralforecast_model(setup: Setup, key: str, seed: int, args) -> tuple[np.nd
         accelerator="cpu",
         **PEER_ARGS.get(cls.__name__, {}),
     )
-    long = nf_long_frame(setup.frame, setup.target, setup.dataset)
     nf = NeuralForecast(models=[model], freq="h")
     start = time.perf_counter()
     nf.fit(df=long.iloc[: n_train + n_val], val_size=n_val)
@@ -264,7 +292,8 @@ def neuralforecast_model(setup: Setup, key: str, seed: int, args) -> tuple[np.nd
     cv = cv.sort_values(["cutoff", "ds"])
     cutoffs = cv["cutoff"].drop_duplicates().to_numpy()
     assert np.array_equal(cutoffs, long["ds"].to_numpy()[setup.origins]), "misaligned windows"
-    return cv[cls.__name__].to_numpy().reshape(-1, HORIZON), {
+    column = f"{cls.__name__}-median" if key == "deepar" else cls.__name__
+    return cv[column].to_numpy().reshape(-1, HORIZON), {
         "fit_s": fit_s,
         "epochs": round(steps / per_epoch, 2),
         "windows": steps * args.batch_size,
@@ -358,7 +387,8 @@ def markdown(rows: list[dict], skipped: list[str], note: str, args) -> str:
         f"Lookback {LOOKBACK}, horizon {HORIZON}, split 60/20/20 ({note}), z-scored on the "
         f"training part; every test window scored. Epoch budget {args.epochs}, early stopping "
         f"patience {PATIENCE} (deepcast restores the best weights, NeuralForecast keeps the "
-        f"last), batch {args.batch_size} windows, learning rate {LEARNING_RATE:g}, MSE loss; "
+        f"last), batch {args.batch_size} windows, learning rate {LEARNING_RATE:g}, "
+        f"{args.forecaster_args.get('loss', 'MSE')} loss; "
         f"trained systems: mean of seeds {seeds}. windows/s: training windows x epochs / fit s; "
         f"throughput vs NF: over the NeuralForecast counterpart's ({pairs}). Fit s is the "
         "whole fit call (deepcast's includes its baseline check on the validation part; JSON "
@@ -375,6 +405,9 @@ def markdown(rows: list[dict], skipped: list[str], note: str, args) -> str:
             f"{num(r['mse_sd'], 4)} | {r['mae']:.4f} | {num(r['fit_s'])} | {num(r['epochs'])} | "
             f"{num(r['windows_per_s'], 0)} | {ratio} | {num(r['params'], 0)} |"
         )
+    changed = [f"{k}={v}" for k, v in (args.model_options | args.forecaster_args).items()]
+    if changed:
+        lines += ["", f"deepcast models run with {', '.join(changed)} (over the protocol's)."]
     if args.limit_train_rows:
         lines += ["", f"Smoke run: training part cut to its last {args.limit_train_rows} rows."]
     lines += ["", *(f"- skipped: {s}" for s in skipped)] if skipped else []
@@ -387,14 +420,37 @@ def main() -> None:
     add("--datasets", type=name_list({"vic_elec", "beijing_pm25"}), default="vic_elec,beijing_pm25")
     add("--modes", type=name_list({"S", "MS"}), default="S,MS")
     add("--models", type=name_list(), default=MODELS, help="deepcast models (unknown: skipped)")
-    add("--peers", type=name_list(PEERS), default=",".join(PEERS), help="NeuralForecast, or none")
+    add(
+        "--peers",
+        type=name_list(PEERS),
+        default=DEFAULT_PEERS,
+        help=f"NeuralForecast, or none (default {DEFAULT_PEERS}; tft and deepar on request)",
+    )
     add("--seeds", type=seed_list, default="0,1,2", help="one fit per seed; the table: means")
     add("--epochs", type=int, default=20, help="epoch budget of every trained system")
     add("--batch-size", type=int, default=64, help="training windows per step, every system")
     add("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    add(
+        "--model-options",
+        type=key_values,
+        default={},
+        help="options of the deepcast models, e.g. stack_types=generic (a model without one "
+        "is skipped, saying so)",
+    )
+    add(
+        "--forecaster-args",
+        type=key_values,
+        default={},
+        help="Forecaster arguments of the deepcast models over the protocol's, e.g. "
+        "window_norm=true",
+    )
     add("--limit-train-rows", type=int, default=None, help="smoke runs: newest training rows")
     add("--out", type=Path, default=RESULTS, help="directory of the result files")
+    add("--suffix", default="", help="result file names: long_horizon_<dataset><suffix>.md")
     args = parser.parse_args()
+    fixed = sorted(set(args.forecaster_args) & PROTOCOL_ARGS)
+    if fixed:
+        parser.error(f"--forecaster-args cannot set {', '.join(fixed)}: the benchmark sets these")
     if args.threads:
         import torch
 
@@ -421,9 +477,9 @@ def main() -> None:
                 "runs": json_safe(result["runs"]),
                 "skipped": result["skipped"],
             }
-            write_results(args.out, f"long_horizon_{name}", table, payload)
+            write_results(args.out, f"long_horizon_{name}{args.suffix}", table, payload)
         tables.append(table)
-        print(f"wrote {args.out}/long_horizon_{name}.md, .json", flush=True)
+        print(f"wrote {args.out}/long_horizon_{name}{args.suffix}.md, .json", flush=True)
     print("\n" + "\n".join(tables))
 
 
