@@ -28,7 +28,7 @@ seed; the table holds the means.
     .venv/bin/python benchmarks/long_horizon.py --datasets beijing_pm25 --modes S --models nbeats \\
         --peers none --model-options units=32 --forecaster-args window_norm=true --suffix _nb32
 
-Writes benchmarks/results/long_horizon_<dataset><--suffix>.md and .json (atomically, after every
+Writes benchmarks/results/long_horizon<--suffix>_<dataset>.md and .json (atomically, after every
 system, so an interrupted run keeps what it measured) and prints the table.
 """
 
@@ -387,8 +387,7 @@ def markdown(rows: list[dict], skipped: list[str], note: str, args) -> str:
         f"Lookback {LOOKBACK}, horizon {HORIZON}, split 60/20/20 ({note}), z-scored on the "
         f"training part; every test window scored. Epoch budget {args.epochs}, early stopping "
         f"patience {PATIENCE} (deepcast restores the best weights, NeuralForecast keeps the "
-        f"last), batch {args.batch_size} windows, learning rate {LEARNING_RATE:g}, "
-        f"{args.forecaster_args.get('loss', 'MSE')} loss; "
+        f"last), batch {args.batch_size} windows, learning rate {LEARNING_RATE:g}, MSE loss; "
         f"trained systems: mean of seeds {seeds}. windows/s: training windows x epochs / fit s; "
         f"throughput vs NF: over the NeuralForecast counterpart's ({pairs}). Fit s is the "
         "whole fit call (deepcast's includes its baseline check on the validation part; JSON "
@@ -446,7 +445,7 @@ def main() -> None:
     )
     add("--limit-train-rows", type=int, default=None, help="smoke runs: newest training rows")
     add("--out", type=Path, default=RESULTS, help="directory of the result files")
-    add("--suffix", default="", help="result file names: long_horizon_<dataset><suffix>.md")
+    add("--suffix", default="", help="result file names: long_horizon<suffix>_<dataset>.md")
     args = parser.parse_args()
     fixed = sorted(set(args.forecaster_args) & PROTOCOL_ARGS)
     if fixed:
@@ -477,9 +476,9 @@ def main() -> None:
                 "runs": json_safe(result["runs"]),
                 "skipped": result["skipped"],
             }
-            write_results(args.out, f"long_horizon_{name}{args.suffix}", table, payload)
+            write_results(args.out, f"long_horizon{args.suffix}_{name}", table, payload)
         tables.append(table)
-        print(f"wrote {args.out}/long_horizon_{name}{args.suffix}.md, .json", flush=True)
+        print(f"wrote {args.out}/long_horizon{args.suffix}_{name}.md, .json", flush=True)
     print("\n" + "\n".join(tables))
 
 
