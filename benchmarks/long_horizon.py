@@ -85,15 +85,8 @@ READS_FUTURE = {"tft", "deepar"}
 # the other peers keep their published architectures (e.g. PatchTST 3 x 128, patches of 16).
 PEER_ARGS = {"LSTM": {"encoder_n_layers": 2, "encoder_hidden_size": 64, "encoder_dropout": 0.1}}
 # Whose windows/s a deepcast model's are divided by in the "throughput vs NF" column.
-COUNTERPART = {
-    "lstm": "LSTM",
-    "dlinear": "DLinear",
-    "nlinear": "NLinear",
-    "transformer": "PatchTST",
-    "nbeats": "NBEATS",
-    "tft": "TFT",
-    "deepar": "DeepAR",
-}
+# A peer's key is the deepcast family's name, but for the transformer's PatchTST.
+COUNTERPART = {("transformer" if key == "patchtst" else key): cls for key, cls in PEERS.items()}
 
 
 @dataclass
